@@ -1,0 +1,160 @@
+"""Settings of a Vigil process: Kafka, the engine, the HTTP API and the trust model.
+
+`load_settings` reads ``VIGIL_*`` environment variables (see ``config/README.md``)
+once at start-up; nothing else reads the environment. Every value has a default
+that works for the local demo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reputation.errors import ConfigError
+from reputation.model import TrustModel
+
+__all__ = [
+    "ApiConfig",
+    "EngineConfig",
+    "KafkaConfig",
+    "Settings",
+    "load_settings",
+    "load_settings_from_environ",
+]
+
+INPUT_TOPICS = ("tasks", "quality", "payouts", "transfers", "sanctions")
+OUTPUT_TOPICS = ("scores", "alerts", "deadletters")
+COMPACTED_TOPICS = frozenset({"scores", "sanctions"})
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    """How to reach Kafka and how topics are named and sized."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "vigil."
+    partitions: int = 8
+    replication_factor: int = 1
+    security_protocol: str = "PLAINTEXT"
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ConfigError(f"VIGIL_PARTITIONS must be >= 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise ConfigError(f"VIGIL_REPLICATION_FACTOR must be >= 1, got {self.replication_factor}")
+        if not self.bootstrap:
+            raise ConfigError("VIGIL_KAFKA_BOOTSTRAP must not be empty")
+
+    def topic(self, name: str) -> str:
+        """Return the full name of a contract topic (``tasks`` -> ``vigil.tasks``)."""
+        return f"{self.topic_prefix}{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """The stream engine: identity, state directory, batching, limits."""
+
+    app_id: str = "vigil"
+    data_dir: Path = Path("var/engine")
+    batch_max: int = 2000
+    batch_within_s: float = 0.05
+    max_message_bytes: int = 64 * 1024
+    rocksdb_block_cache_mb: int = 64
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.batch_max < 1:
+            raise ConfigError(f"VIGIL_BATCH_MAX must be >= 1, got {self.batch_max}")
+        if not 0 < self.batch_within_s <= 10:
+            raise ConfigError(f"VIGIL_BATCH_WITHIN_S must be within (0, 10], got {self.batch_within_s}")
+        if self.max_message_bytes < 1024:
+            raise ConfigError(f"VIGIL_MAX_MESSAGE_BYTES must be >= 1024, got {self.max_message_bytes}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The HTTP API of the engine."""
+
+    host: str = "127.0.0.1"
+    port: int = 6066
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"VIGIL_WEB_PORT must be within 1..65535, got {self.port}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings of one Vigil process."""
+
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    model: TrustModel = field(default_factory=TrustModel)
+
+
+def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> object:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {cast.__name__}, got {raw!r}") from None
+
+
+def _model_from_env(env: Mapping[str, str]) -> TrustModel:
+    overrides: dict[str, object] = {}
+    for f in dataclasses.fields(TrustModel):
+        name = f"VIGIL_MODEL_{f.name.upper()}"
+        if name in env and f.name != "version":
+            kind = type(f.default)
+            overrides[f.name] = _get(env, name, kind, f.default)
+    return TrustModel(**overrides)  # type: ignore[arg-type]  # values cast per field type above
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Build and validate the settings from environment variables.
+
+    Examples
+    --------
+    >>> s = load_settings({"VIGIL_TOPIC_PREFIX": "test.", "VIGIL_MODEL_HALF_LIFE_DAYS": "14"})
+    >>> s.kafka.topic("tasks"), s.model.half_life_days
+    ('test.tasks', 14.0)
+    """
+    extra = {
+        k[len("VIGIL_KAFKA_CLIENT_"):].lower(): v
+        for k, v in env.items()
+        if k.startswith("VIGIL_KAFKA_CLIENT_")
+    }
+    kafka = KafkaConfig(
+        bootstrap=str(_get(env, "VIGIL_KAFKA_BOOTSTRAP", str, "127.0.0.1:9092")),
+        topic_prefix=str(_get(env, "VIGIL_TOPIC_PREFIX", str, "vigil.")),
+        partitions=int(_get(env, "VIGIL_PARTITIONS", int, 8)),  # type: ignore[call-overload]
+        replication_factor=int(_get(env, "VIGIL_REPLICATION_FACTOR", int, 1)),  # type: ignore[call-overload]
+        security_protocol=str(_get(env, "VIGIL_KAFKA_SECURITY_PROTOCOL", str, "PLAINTEXT")),
+        extra=extra,
+    )
+    engine = EngineConfig(
+        app_id=str(_get(env, "VIGIL_APP_ID", str, "vigil")),
+        data_dir=Path(str(_get(env, "VIGIL_DATA_DIR", str, "var/engine"))),
+        batch_max=int(_get(env, "VIGIL_BATCH_MAX", int, 2000)),  # type: ignore[call-overload]
+        batch_within_s=float(_get(env, "VIGIL_BATCH_WITHIN_S", float, 0.05)),  # type: ignore[arg-type]
+        max_message_bytes=int(_get(env, "VIGIL_MAX_MESSAGE_BYTES", int, 64 * 1024)),  # type: ignore[call-overload]
+        log_level=str(_get(env, "VIGIL_LOG_LEVEL", str, "INFO")).upper(),
+    )
+    api = ApiConfig(
+        host=str(_get(env, "VIGIL_WEB_HOST", str, "127.0.0.1")),
+        port=int(_get(env, "VIGIL_WEB_PORT", int, 6066)),  # type: ignore[call-overload]
+    )
+    return Settings(kafka=kafka, engine=engine, api=api, model=_model_from_env(env))
+
+
+def load_settings_from_environ() -> Settings:
+    """Build the settings from this process's environment (the one place that reads it)."""
+    import os
+
+    return load_settings(os.environ)

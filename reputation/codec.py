@@ -1,0 +1,93 @@
+"""Versioned JSON records for table values (``{"v": 1, ...}``); never pickle.
+
+The record is a plain ``dict`` so that the caller picks the JSON library (the
+engine uses orjson). Floats survive the round trip exactly (shortest repr),
+money travels as decimal strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import cast
+
+from reputation.errors import ReputationError
+from reputation.state import WorkerState
+
+__all__ = ["STATE_VERSION", "UnknownRecordVersionError", "state_from_record", "state_to_record"]
+
+STATE_VERSION = 1
+
+
+class UnknownRecordVersionError(ReputationError):
+    """A stored record has a version this build cannot read.
+
+    Operators: a newer build wrote the table; run that build (decoders ship
+    before encoders) or rebuild the state with ``vigil replay``.
+    """
+
+
+def state_to_record(s: WorkerState) -> dict[str, object]:
+    """Return the JSON-ready record of a worker state.
+
+    Examples
+    --------
+    >>> rec = state_to_record(WorkerState("w-1"))
+    >>> rec["v"], state_from_record(rec) == WorkerState("w-1")
+    (1, True)
+    """
+    return {
+        "v": STATE_VERSION,
+        "worker_id": s.worker_id,
+        "t_ref": s.t_ref,
+        "first_seen": s.first_seen,
+        "last_seen": s.last_seen,
+        "outcomes": list(s.outcomes),
+        "n_quality": s.n_quality,
+        "n_payouts": s.n_payouts,
+        "credit": list(s.credit),
+        "attempts": list(s.attempts),
+        "q_sum": list(s.q_sum),
+        "q_weight": list(s.q_weight),
+        "payer_weight": dict(sorted(s.payer_weight.items())),
+        "payers": sorted(s.payers),
+        "paid": {k: str(v) for k, v in sorted(s.paid.items())},
+        "wallets": dict(sorted(s.wallets.items())),
+        "applied": sorted(s.applied),
+        "flags": sorted(s.flags),
+    }
+
+
+def _pair(value: object) -> tuple[float, float]:
+    seq = cast(list[float], value)
+    return (float(seq[0]), float(seq[1]))
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(cast(float, value))
+
+
+def state_from_record(rec: Mapping[str, object]) -> WorkerState:
+    """Return the worker state of a record written by `state_to_record`."""
+    if rec.get("v") != STATE_VERSION:
+        raise UnknownRecordVersionError(f"worker state version must be {STATE_VERSION}, got {rec.get('v')!r}")
+    outcomes = cast(list[int], rec["outcomes"])
+    return WorkerState(
+        worker_id=cast(str, rec["worker_id"]),
+        t_ref=_opt_float(rec["t_ref"]),
+        first_seen=_opt_float(rec["first_seen"]),
+        last_seen=_opt_float(rec["last_seen"]),
+        outcomes=(outcomes[0], outcomes[1], outcomes[2], outcomes[3]),
+        n_quality=cast(int, rec["n_quality"]),
+        n_payouts=cast(int, rec["n_payouts"]),
+        credit=_pair(rec["credit"]),
+        attempts=_pair(rec["attempts"]),
+        q_sum=_pair(rec["q_sum"]),
+        q_weight=_pair(rec["q_weight"]),
+        payer_weight={k: float(v) for k, v in cast(dict[str, float], rec["payer_weight"]).items()},
+        payers=frozenset(cast(list[str], rec["payers"])),
+        paid={k: Decimal(v) for k, v in cast(dict[str, str], rec["paid"]).items()},
+        wallets=dict(cast(dict[str, int], rec["wallets"])),
+        applied=frozenset(cast(list[int], rec["applied"])),
+        flags=frozenset(cast(list[str], rec["flags"])),
+    )

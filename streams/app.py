@@ -1,0 +1,214 @@
+"""The Faust app: topics, the worker table and the batch agent that scores workers.
+
+The agent is thin: decode and validate (`Processor.decode`), read state, call the
+pure core, write state back, emit, count. It processes batches
+(``stream.take_events``); Faust acks a batch's messages only after the batch has
+been processed, so a crash redelivers the batch, and the state's memory of
+applied event ids makes the redelivery change nothing (at-least-once input,
+exactly-once effect).
+
+Table writes need to know the partition of the message that caused them
+(faust issue 497): inside a batch there is no "current event", so each worker's
+write runs in `event_scope` of that worker's last message, which sets Faust's
+current-event context to it. Keys are co-partitioned (same key, same partition
+count), so that message's partition is the worker's partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+import orjson
+from faust.streams import _current_event  # see event_scope: the documented way round issue 497
+
+from config.settings import Settings
+from reputation.codec import state_from_record, state_to_record
+from reputation.events import PayoutEvent, QualityEvent, TaskEvent
+from reputation.state import WorkerState
+from streams import metrics
+from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
+from streams.topics import Topics
+
+__all__ = ["Engine", "event_scope"]
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def event_scope(event: Any) -> Iterator[None]:
+    """Make `event` Faust's current event while the block runs (for table writes)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Engine:
+    """One Vigil engine: a Faust app with its topics, table, agent and web routes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        store: str = "rocksdb://",
+    ) -> None:
+        self.settings = settings
+        self.processor = Processor(settings, clock)
+        kafka, engine = settings.kafka, settings.engine
+        self.app = faust.App(
+            engine.app_id,
+            broker=[f"kafka://{b.strip()}" for b in kafka.bootstrap.split(",")],
+            store=store,
+            datadir=str(engine.data_dir),
+            web_host=settings.api.host,
+            web_port=settings.api.port,
+            web_bind=settings.api.host,
+            topic_partitions=kafka.partitions,
+            topic_replication_factor=kafka.replication_factor,
+            producer_acks=-1,
+            broker_commit_every=max(engine.batch_max, 1000),
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=max(4 * engine.batch_max, 4096),
+            consumer_max_fetch_size=4 * 1024 * 1024,
+            producer_linger_ms=5,
+            producer_max_batch_size=512 * 1024,
+            table_cleanup_interval=3600.0,
+            stream_wait_empty=False,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.topics = Topics.declare(self.app, kafka)
+        cache = engine.rocksdb_block_cache_mb * 1024 * 1024
+        self.workers = self.app.Table(
+            "workers",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=kafka.partitions,
+            options={
+                "driver": "rocksdict",
+                "block_cache_size": cache // max(kafka.partitions, 1),
+                "write_buffer_size": 8 * 1024 * 1024,
+                "max_write_buffer_number": 2,
+            },
+        )
+        self._bands: dict[str, str] = {}
+        self.app.agent(self.topics.worker_inputs, name="score_workers")(self._score_workers)
+        from streams.web import register_routes  # the web layer needs the engine's tables
+
+        register_routes(self)
+
+    async def _score_workers(self, stream: Any) -> None:
+        engine = self.settings.engine
+        async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
+            await self.process_batch(batch)
+
+    async def process_batch(self, batch: Sequence[Any]) -> None:
+        """Decode, apply and emit one batch of Faust events."""
+        started = time.perf_counter()
+        groups: dict[str, list[Decoded]] = {}
+        anchors: dict[str, Any] = {}
+        timestamps: dict[str, float] = {}
+        for ev in batch:
+            msg = ev.message
+            result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
+            if isinstance(result, DeadLetter):
+                await self.send_dead_letter(result)
+                continue
+            event = result.event
+            if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent):
+                metrics.EVENTS.labels(result.kind, "ignored").inc()
+                continue
+            groups.setdefault(event.worker_id, []).append(result)
+            anchors[event.worker_id] = ev
+            timestamps.setdefault(event.worker_id, msg.timestamp)
+        for worker_id, items in groups.items():
+            await self._score_worker(worker_id, items, anchors[worker_id], timestamps[worker_id])
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _score_worker(
+        self, worker_id: str, items: list[Decoded], anchor: Any, first_ts: float
+    ) -> None:
+        key = worker_id.encode()
+        with event_scope(anchor):
+            state = self.load_state(worker_id)
+            applied = self.processor.apply(state, items)
+            if applied.changed:
+                self.workers[key] = orjson.dumps(state_to_record(applied.state))
+        for kind, n in applied.applied.items():
+            metrics.EVENTS.labels(kind, "applied").inc(n)
+        for kind, n in applied.duplicates.items():
+            metrics.EVENTS.labels(kind, "duplicate").inc(n)
+        # A redelivered batch re-emits the record: the first delivery may have
+        # crashed between the table write and this send.
+        if applied.changed or applied.duplicates:
+            record = self.processor.record(applied.state)
+            await self.topics.scores.send(key=key, value=orjson.dumps(record.to_json()))
+            metrics.SCORES_EMITTED.inc()
+            metrics.SCORE.observe(record.score)
+            self._count_band(worker_id, record.band)
+            if first_ts:
+                metrics.EVENT_LATENCY.observe(max(0.0, time.time() - first_ts))
+
+    def load_state(self, worker_id: str) -> WorkerState:
+        """Return the stored state of a worker (a fresh one if unknown)."""
+        raw = self.workers.get(worker_id.encode())
+        if raw is None:
+            return WorkerState(worker_id)
+        return state_from_record(orjson.loads(raw))
+
+    async def send_dead_letter(self, dl: DeadLetter) -> None:
+        """Publish a rejected message with its reason, and count it."""
+        kind = self.processor.kind_of(dl.source_topic)
+        log.warning(
+            "dead letter from %s[%s]@%s: %s", dl.source_topic, dl.partition, dl.offset, dl.error
+        )
+        await self.topics.deadletters.send(value=orjson.dumps(dl.to_json()))
+        metrics.EVENTS.labels(kind, "dead_letter").inc()
+        metrics.DEAD_LETTERS.labels(kind, dl.reason).inc()
+
+    def _count_band(self, worker_id: str, band: str) -> None:
+        old = self._bands.get(worker_id)
+        if old == band:
+            return
+        if old is not None:
+            metrics.WORKERS_BY_BAND.labels(old).dec()
+        metrics.WORKERS_BY_BAND.labels(band).inc()
+        self._bands[worker_id] = band
+
+    async def update_lag(self) -> None:
+        """Refresh the consumer-lag gauge from the consumer's assignment."""
+        consumer = self.app.consumer
+        prefix = self.settings.kafka.topic_prefix
+        committed = getattr(consumer, "_committed_offset", {})
+        for tp in consumer.assignment():
+            if not tp.topic.startswith(prefix):
+                continue
+            high = consumer.highwater(tp)
+            done = committed.get(tp)
+            if done is None:
+                done = await consumer.position(tp) or 0
+            lag = max(0, (high or 0) - (done or 0))
+            metrics.CONSUMER_LAG.labels(tp.topic[len(prefix):], str(tp.partition)).set(lag)
+
+    def is_ready(self) -> bool:
+        """Tell whether the engine has finished table recovery and is processing."""
+        app = self.app
+        try:
+            recovered = bool(app.tables.recovery.completed.is_set())
+        except AttributeError:
+            return False
+        return recovered and not app.rebalancing and faust_running(app)
+
+
+def faust_running(app: faust.App) -> bool:
+    """Tell whether a Faust app's services have started and not stopped."""
+    return bool(app.started) and not bool(app.should_stop)

@@ -1,0 +1,61 @@
+"""Prometheus metrics of the engine, declared once here.
+
+Labels stay low-cardinality: topic short names, results, reasons, bands and
+partitions, never a worker id, an address or a hash.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "BATCH_SECONDS",
+    "BATCH_SIZE",
+    "CONSUMER_LAG",
+    "DEAD_LETTERS",
+    "EVENTS",
+    "EVENT_LATENCY",
+    "SCORE",
+    "SCORES_EMITTED",
+    "WORKERS_BY_BAND",
+]
+
+EVENTS = Counter(
+    "vigil_events_total",
+    "Input events by topic and result (applied, duplicate, dead_letter, ignored).",
+    ["topic", "result"],
+)
+DEAD_LETTERS = Counter(
+    "vigil_dead_letters_total", "Rejected input messages by topic and reason.", ["topic", "reason"]
+)
+CONSUMER_LAG = Gauge(
+    "vigil_consumer_lag_messages",
+    "Messages in an assigned input partition not yet committed by this engine.",
+    ["topic", "partition"],
+)
+EVENT_LATENCY = Histogram(
+    "vigil_processing_latency_seconds",
+    "From the Kafka timestamp of an input message to its score being emitted.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+BATCH_SECONDS = Histogram(
+    "vigil_batch_seconds",
+    "Time spent processing one batch of input messages.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+BATCH_SIZE = Histogram(
+    "vigil_batch_size_messages",
+    "Input messages per processed batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+SCORES_EMITTED = Counter("vigil_scores_emitted_total", "Trust records written to vigil.scores.")
+SCORE = Histogram(
+    "vigil_score",
+    "Distribution of emitted trust scores.",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+WORKERS_BY_BAND = Gauge(
+    "vigil_workers_by_band",
+    "Workers owned by this engine process, by their latest band.",
+    ["band"],
+)

@@ -1,0 +1,140 @@
+"""The engine's per-batch work without Kafka: decode, group by worker, apply, assess.
+
+Both the Faust agent and ``vigil replay`` run events through `Processor`, so the
+two give the same scores by construction; only where state lives differs (a
+RocksDB-backed Faust table or a dict).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from config.settings import Settings
+from reputation.assess import TrustRecord, assess
+from reputation.errors import InvalidEventError
+from reputation.events import Event, PayoutEvent, QualityEvent, TaskEvent, WorkerEvent, decode_event
+from reputation.state import WorkerState, apply_events
+
+__all__ = ["Applied", "Clock", "DeadLetter", "Decoded", "Processor", "system_clock"]
+
+Clock = Callable[[], datetime]
+_PAYLOAD_PREVIEW = 4096
+_PAYLOAD_KEEP = 1024 * 1024
+
+
+def system_clock() -> datetime:
+    """Wall-clock time in UTC; only used to reject events dated too far ahead."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected input message and why; `to_json` is the ``vigil.deadletters`` record."""
+
+    source_topic: str
+    partition: int | None
+    offset: int | None
+    reason: str
+    error: str
+    raw: bytes
+
+    def to_json(self) -> dict[str, object]:
+        """Return the dead-letter record (contract fields plus the full original bytes)."""
+        return {
+            "source_topic": self.source_topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "reason": self.reason,
+            "error": self.error,
+            "payload": self.raw[:_PAYLOAD_PREVIEW].decode("utf-8", errors="replace"),
+            "payload_bytes": len(self.raw),
+            "payload_base64": base64.b64encode(self.raw[:_PAYLOAD_KEEP]).decode("ascii"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A valid event with the short name of the topic it came from."""
+
+    kind: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The outcome of applying one worker's events of a batch (counts by topic short name)."""
+
+    state: WorkerState
+    applied: dict[str, int]
+    duplicates: dict[str, int]
+
+    @property
+    def changed(self) -> bool:
+        """Whether any event changed the state."""
+        return bool(self.applied)
+
+
+class Processor:
+    """Decodes raw messages and applies worker events; holds no state of its own."""
+
+    def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self._clock = clock
+        self._prefix = settings.kafka.topic_prefix
+
+    def kind_of(self, topic: str) -> str:
+        """Return the contract's short name of a full topic name (``vigil.tasks`` -> ``tasks``)."""
+        return topic[len(self._prefix):] if topic.startswith(self._prefix) else topic
+
+    def decode(
+        self, topic: str, raw: bytes | None, partition: int | None = None, offset: int | None = None
+    ) -> Decoded | DeadLetter:
+        """Decode one message; an invalid one comes back as a `DeadLetter`."""
+        kind = self.kind_of(topic)
+        data = raw if raw is not None else b""
+        try:
+            event = decode_event(
+                kind, data, now=self._clock(), loads=orjson.loads,
+                max_bytes=self.settings.engine.max_message_bytes,
+            )
+        except InvalidEventError as exc:
+            return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data)
+        return Decoded(kind, event)
+
+    def apply(self, state: WorkerState, items: Iterable[Decoded]) -> Applied:
+        """Apply a worker's events in order; duplicates leave the state as it was."""
+        batch = [
+            (item.kind, item.event) for item in items
+            if isinstance(item.event, TaskEvent | QualityEvent | PayoutEvent)
+        ]
+        state, new = apply_events(self.model, state, batch)
+        applied: dict[str, int] = {}
+        duplicates: dict[str, int] = {}
+        for (kind, _), is_new in zip(batch, new, strict=True):
+            counts = applied if is_new else duplicates
+            counts[kind] = counts.get(kind, 0) + 1
+        return Applied(state, applied, duplicates)
+
+    def record(self, state: WorkerState, at: datetime | None = None) -> TrustRecord:
+        """Return the worker's trust record (at its latest event time by default)."""
+        return assess(self.model, state, at)
+
+
+def group_by_worker(items: Iterable[Decoded]) -> Iterator[tuple[str, list[Decoded]]]:
+    """Group worker events by worker id, keeping each worker's arrival order."""
+    groups: dict[str, list[Decoded]] = {}
+    for item in items:
+        event = item.event
+        if isinstance(event, TaskEvent | QualityEvent | PayoutEvent):
+            groups.setdefault(_worker_of(event), []).append(item)
+    yield from groups.items()
+
+
+def _worker_of(event: WorkerEvent) -> str:
+    return event.worker_id

@@ -1,0 +1,168 @@
+"""The engine's HTTP API (served by Faust's web server, 127.0.0.1:6066 by default).
+
+Worker routes are table-routed: a request for a worker owned by another engine
+process is forwarded to that process, so any process answers for every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+from faust.exceptions import SameNode
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from reputation.assess import explain
+from reputation.errors import InvalidEventError
+from reputation.events import parse_time
+from streams.static import DASHBOARD_HTML
+
+if TYPE_CHECKING:
+    from streams.app import Engine
+
+__all__ = ["RANK_BAND_ORDER", "register_routes"]
+
+log = logging.getLogger(__name__)
+#: Bands that /rank never routes work to.
+_EXCLUDED_BANDS = frozenset({"blocked", "review"})
+RANK_BAND_ORDER = {"trusted": 0, "standard": 1, "new": 2, "review": 3, "blocked": 4}
+
+
+def _at(request: Request) -> datetime | str:
+    """The ``?at=`` time (default now), or the error message for a bad one."""
+    raw = request.query.get("at")
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        return parse_time(raw, "at")
+    except InvalidEventError as exc:
+        return exc.detail
+
+
+def register_routes(engine: Engine) -> None:
+    """Add the contract's routes to the engine's Faust app."""
+    app, table = engine.app, engine.workers
+
+    @app.page("/healthz")
+    class Healthz(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    class Readyz(View):
+        async def get(self, request: Request) -> Response:
+            ready = engine.is_ready()
+            return self.json({"ready": ready}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            await engine.update_lag()
+            return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(DASHBOARD_HTML)
+
+    @app.page("/workers/{worker_id}/trust")
+    class Trust(View):
+        @app.table_route(table=table, match_info="worker_id")
+        async def get(self, request: Request, worker_id: str) -> Response:
+            at = _at(request)
+            if isinstance(at, str):
+                return self.json({"error": at}, status=400)
+            state = engine.load_state(worker_id)
+            if state.t_ref is None:
+                return self.json({"error": f"unknown worker {worker_id!r}"}, status=404)
+            return self.json(engine.processor.record(state, at).to_json())
+
+    @app.page("/workers/{worker_id}/explain")
+    class Explain(View):
+        @app.table_route(table=table, match_info="worker_id")
+        async def get(self, request: Request, worker_id: str) -> Response:
+            at = _at(request)
+            if isinstance(at, str):
+                return self.json({"error": at}, status=400)
+            state = engine.load_state(worker_id)
+            if state.t_ref is None:
+                return self.json({"error": f"unknown worker {worker_id!r}"}, status=404)
+            body = explain(engine.settings.model, state, at)
+            body["open_alerts"] = sorted(state.flags)
+            return self.json(body)
+
+    @app.page("/rank")
+    class Rank(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                body = orjson.loads(await request.read())
+            except orjson.JSONDecodeError:
+                return self.json({"error": "body: must be JSON"}, status=400)
+            error = _check_rank_body(body)
+            if error:
+                return self.json({"error": error}, status=400)
+            min_conf = float(body.get("min_confidence", 0.3))
+            now = datetime.now(UTC)
+            ranked, excluded = [], []
+            for worker_id in dict.fromkeys(body["workers"]):
+                record = await _record_anywhere(engine, self, request, worker_id, now)
+                if record is None:
+                    excluded.append({"worker_id": worker_id, "why": "unknown worker"})
+                elif record["band"] in _EXCLUDED_BANDS:
+                    excluded.append({"worker_id": worker_id, "why": f"band is {record['band']}",
+                                     "reasons": record["reasons"]})
+                elif float(record["confidence"]) < min_conf:
+                    excluded.append({"worker_id": worker_id,
+                                     "why": f"confidence {record['confidence']:.3f} < {min_conf}"})
+                else:
+                    ranked.append({k: record[k] for k in
+                                   ("worker_id", "score", "confidence", "band", "reasons", "flags")})
+            ranked.sort(key=lambda r: (-r["score"], -r["confidence"], r["worker_id"]))
+            return self.json({"as_of": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "ranked": ranked,
+                              "excluded": excluded, "min_confidence": min_conf})
+
+
+def _check_rank_body(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "body: must be a JSON object"
+    workers = body.get("workers")
+    if not isinstance(workers, list) or not all(isinstance(w, str) and w for w in workers):
+        return "workers: must be a list of worker ids"
+    if len(workers) > 1000:
+        return f"workers: at most 1000 per request, got {len(workers)}"
+    mc = body.get("min_confidence", 0.3)
+    if isinstance(mc, bool) or not isinstance(mc, int | float) or not 0 <= mc <= 1:
+        return "min_confidence: must be a number within 0..1"
+    return None
+
+
+async def _record_anywhere(
+    engine: Engine, view: View, request: Request, worker_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """Return a worker's record from this process, or from the process that owns it."""
+    try:
+        url = engine.app.router.key_store(engine.workers.name, worker_id)
+        if str(url).rstrip("/") != str(engine.app.conf.canonical_url).rstrip("/"):
+            return await _fetch_remote(f"{str(url).rstrip('/')}/workers/{worker_id}/trust", request)
+    except (SameNode, KeyError):
+        pass
+    state = engine.load_state(worker_id)
+    if state.t_ref is None:
+        return None
+    return engine.processor.record(state, now).to_json()
+
+
+async def _fetch_remote(url: str, request: Request) -> dict[str, Any] | None:
+    headers = {}
+    if "Authorization" in request.headers:
+        headers["Authorization"] = request.headers["Authorization"]
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as resp:
+        if resp.status == 404:
+            return None
+        resp.raise_for_status()
+        data: dict[str, Any] = await resp.json()
+        return data

@@ -1,0 +1,143 @@
+"""The trust pipeline end to end: real Kafka, `vigil worker` processes, `vigil replay`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.helpers.events import MALFORMED, make_events
+from tests.integration.conftest import Stack, http, wait_until
+from tests.reputation.test_state import assert_close
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+Message = tuple[str, bytes | None, bytes]
+
+
+def build_input(n_workers: int, n_events: int, seed: int = 1) -> tuple[list[Message], list[Message]]:
+    """Valid messages (with some redelivered twice) and the malformed ones."""
+    events = make_events(n_workers, n_events, seed)
+    valid: list[Message] = [(t, str(e["worker_id"]).encode(), orjson.dumps(e)) for t, e in events]
+    valid = valid + valid[100:400]  # redeliveries: must count once
+    malformed: list[Message] = [(t, b"w-0", raw) for t, raw, _ in MALFORMED]
+    return valid, malformed
+
+
+def replay_scores(stack: Stack, valid: list[Message]) -> dict[str, dict[str, object]]:
+    path = stack.workdir / "events.jsonl"
+    with path.open("wb") as fh:
+        for topic, _, raw in valid:
+            fh.write(orjson.dumps({"topic": topic, "event": orjson.loads(raw)}) + b"\n")
+    scores, alerts = stack.workdir / "scores.jsonl", stack.workdir / "alerts.jsonl"
+    stack.vigil("replay", str(path), "--scores", str(scores), "--alerts", str(alerts), "--quiet")
+    out = {}
+    for line in scores.read_bytes().splitlines():
+        rec = orjson.loads(line)
+        out[rec["worker_id"]] = rec
+    return out
+
+
+def wait_for_scores(stack: Stack, expected: dict[str, dict[str, object]], timeout_s: float = 240) -> None:
+    last: dict[str, dict[str, object]] = {}
+
+    def done() -> bool:
+        nonlocal last
+        last = stack.latest_scores()
+        return last.keys() == expected.keys() and all(
+            last[w]["as_of"] == expected[w]["as_of"]
+            and last[w]["evidence"] == expected[w]["evidence"] for w in expected)
+
+    try:
+        wait_until(done, timeout_s, "vigil.scores to match vigil replay", interval_s=2.0)
+    finally:
+        missing = expected.keys() - last.keys()
+        if missing:
+            print(f"{len(missing)} workers without scores, e.g. {sorted(missing)[:5]}")
+    assert_close(last, expected)
+
+
+def check_dead_letters(stack: Stack, n_expected: int) -> None:
+    letters = [orjson.loads(v) for _, v, _, _ in stack.read_all("deadletters")]
+    assert len(letters) == n_expected
+    assert sorted(d["reason"] for d in letters) == sorted(r for _, _, r in MALFORMED)
+    for d in letters:
+        assert d["source_topic"].startswith(stack.prefix)
+        assert isinstance(d["partition"], int) and isinstance(d["offset"], int)
+        assert d["error"] and ":" in d["error"]
+        raw = next(raw for _, raw, reason in MALFORMED if reason == d["reason"])
+        assert d["payload"] == raw.decode("utf-8", errors="replace")[:4096]
+
+
+def test_single_engine_matches_replay_with_dead_letters(stack: Stack) -> None:
+    valid, malformed = build_input(n_workers=60, n_events=6000)
+    stack.create_topics()
+    # Malformed messages in between the valid ones: each is dead-lettered, the rest is scored.
+    stack.produce(valid[:3000] + malformed[:4] + valid[3000:] + malformed[4:])
+    engine = stack.start_engine("engine-a", 16066)
+    expected = replay_scores(stack, valid)
+    assert len(expected) == 60
+    wait_for_scores(stack, expected)
+    check_dead_letters(stack, len(malformed))
+
+    base = "http://127.0.0.1:16066"
+    worker, rec = next(iter(sorted(expected.items())))
+    status, body = http("GET", f"{base}/workers/{worker}/trust?at={rec['as_of']}")
+    assert status == 200
+    assert_close(body, rec)
+    status, later = http("GET", f"{base}/workers/{worker}/trust?at=2030-01-01T00:00:00Z")
+    assert status == 200 and later["confidence"] < rec["confidence"]  # type: ignore[index]
+    status, body = http("GET", f"{base}/workers/{worker}/explain")
+    assert status == 200 and body["band_rule"] and body["components"]["quality"]["inputs"]  # type: ignore[index]
+    assert http("GET", f"{base}/workers/nobody/trust")[0] == 404
+    assert http("GET", f"{base}/workers/{worker}/trust?at=yesterday")[0] == 400
+    status, ranked = http("POST", f"{base}/rank", {"workers": sorted(expected)[:10] + ["nobody"],
+                                                   "min_confidence": 0.3})
+    assert status == 200
+    scores = [r["score"] for r in ranked["ranked"]]  # type: ignore[index]
+    assert scores == sorted(scores, reverse=True) and scores
+    assert {"worker_id": "nobody", "why": "unknown worker"} in ranked["excluded"]  # type: ignore[index]
+    assert http("POST", f"{base}/rank", {"workers": "w-1"})[0] == 400
+    assert http("GET", f"{base}/healthz") == (200, {"status": "ok"})
+    wait_until(lambda: http("GET", f"{base}/readyz")[0] == 200, 30, "readiness")
+    status, metrics = http("GET", f"{base}/metrics")
+    assert status == 200 and isinstance(metrics, str)
+    assert 'vigil_dead_letters_total{reason="BAD_CHECKSUM",topic="payouts"} 1.0' in metrics
+    assert 'vigil_events_total{result="duplicate",topic="tasks"}' in metrics
+    assert "vigil_consumer_lag_messages" in metrics and "vigil_processing_latency_seconds_bucket" in metrics
+    assert "vigil_workers_by_band" in metrics
+    stack.stop(engine)
+    assert engine.returncode == 0 or engine.returncode is not None
+
+
+def test_two_engines_in_one_group_match_replay(stack: Stack) -> None:
+    valid, malformed = build_input(n_workers=80, n_events=6000, seed=2)
+    stack.create_topics()
+    stack.produce(valid[:2000] + malformed)
+    stack.start_engine("engine-a", 16067)
+    stack.start_engine("engine-b", 16068)
+    stack.produce(valid[2000:])
+    expected = replay_scores(stack, valid)
+    wait_for_scores(stack, expected)
+    check_dead_letters(stack, len(malformed))
+    # Both processes answer for every worker (requests for the other one's keys are forwarded).
+    for worker in sorted(expected)[:12]:
+        a = http("GET", f"http://127.0.0.1:16067/workers/{worker}/trust?at={expected[worker]['as_of']}")
+        b = http("GET", f"http://127.0.0.1:16068/workers/{worker}/trust?at={expected[worker]['as_of']}")
+        assert a[0] == b[0] == 200
+        assert_close(a[1], expected[worker])
+        assert_close(b[1], expected[worker])
+
+
+def test_engine_crash_loses_nothing_and_counts_nothing_twice(stack: Stack) -> None:
+    valid, _ = build_input(n_workers=40, n_events=8000, seed=3)
+    stack.create_topics()
+    stack.produce(valid[:5000])
+    engine = stack.start_engine("engine-a", 16069)
+    wait_until(lambda: len(stack.latest_scores()) >= 20, 120, "first scores")
+    stack.stop(engine, kill=True)  # kill -9 mid-stream: no clean shutdown, no final commit
+    stack.produce(valid[5000:])
+    stack.start_engine("engine-a", 16069)
+    expected = replay_scores(stack, valid)
+    wait_for_scores(stack, expected)
