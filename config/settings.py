@@ -44,7 +44,9 @@ class KafkaConfig:
         if self.partitions < 1:
             raise ConfigError(f"VIGIL_PARTITIONS must be >= 1, got {self.partitions}")
         if self.replication_factor < 1:
-            raise ConfigError(f"VIGIL_REPLICATION_FACTOR must be >= 1, got {self.replication_factor}")
+            raise ConfigError(
+                f"VIGIL_REPLICATION_FACTOR must be >= 1, got {self.replication_factor}"
+            )
         if not self.bootstrap:
             raise ConfigError("VIGIL_KAFKA_BOOTSTRAP must not be empty")
 
@@ -63,15 +65,22 @@ class EngineConfig:
     batch_within_s: float = 0.05
     max_message_bytes: int = 64 * 1024
     rocksdb_block_cache_mb: int = 64
+    state_cache_size: int = 100_000
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         if self.batch_max < 1:
             raise ConfigError(f"VIGIL_BATCH_MAX must be >= 1, got {self.batch_max}")
         if not 0 < self.batch_within_s <= 10:
-            raise ConfigError(f"VIGIL_BATCH_WITHIN_S must be within (0, 10], got {self.batch_within_s}")
+            raise ConfigError(
+                f"VIGIL_BATCH_WITHIN_S must be within (0, 10], got {self.batch_within_s}"
+            )
+        if self.state_cache_size < 1:
+            raise ConfigError(f"VIGIL_STATE_CACHE_SIZE must be >= 1, got {self.state_cache_size}")
         if self.max_message_bytes < 1024:
-            raise ConfigError(f"VIGIL_MAX_MESSAGE_BYTES must be >= 1024, got {self.max_message_bytes}")
+            raise ConfigError(
+                f"VIGIL_MAX_MESSAGE_BYTES must be >= 1024, got {self.max_message_bytes}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +135,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     ('test.tasks', 14.0)
     """
     extra = {
-        k[len("VIGIL_KAFKA_CLIENT_"):].lower(): v
+        k[len("VIGIL_KAFKA_CLIENT_") :].lower(): v
         for k, v in env.items()
         if k.startswith("VIGIL_KAFKA_CLIENT_")
     }
@@ -144,6 +153,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         batch_max=int(_get(env, "VIGIL_BATCH_MAX", int, 2000)),  # type: ignore[call-overload]
         batch_within_s=float(_get(env, "VIGIL_BATCH_WITHIN_S", float, 0.05)),  # type: ignore[arg-type]
         max_message_bytes=int(_get(env, "VIGIL_MAX_MESSAGE_BYTES", int, 64 * 1024)),  # type: ignore[call-overload]
+        rocksdb_block_cache_mb=int(_get(env, "VIGIL_ROCKSDB_BLOCK_CACHE_MB", int, 64)),  # type: ignore[call-overload]
+        state_cache_size=int(_get(env, "VIGIL_STATE_CACHE_SIZE", int, 100_000)),  # type: ignore[call-overload]
         log_level=str(_get(env, "VIGIL_LOG_LEVEL", str, "INFO")).upper(),
     )
     api = ApiConfig(

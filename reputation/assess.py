@@ -142,8 +142,16 @@ def _view(model: TrustModel, s: WorkerState, at: float) -> _View:
     capped = [min(w, model.payer_cap) for w in payer_weight.values()]
     volume = math.fsum(sorted(capped))
     # Effective number of payers: exp(Shannon entropy) of the capped payout weights.
-    entropy = -math.fsum(sorted((w / volume) * math.log(w / volume) for w in capped if w > 0)) if volume > 0 else 0.0
-    tenure = 0.0 if s.first_seen is None or s.last_seen is None else (s.last_seen - s.first_seen) / 86400.0
+    entropy = (
+        -math.fsum(sorted((w / volume) * math.log(w / volume) for w in capped if w > 0))
+        if volume > 0
+        else 0.0
+    )
+    tenure = (
+        0.0
+        if s.first_seen is None or s.last_seen is None
+        else (s.last_seen - s.first_seen) / 86400.0
+    )
     return _View(
         credit=(s.credit[0] * f[0], s.credit[1] * f[1]),
         attempts=(s.attempts[0] * f[0], s.attempts[1] * f[1]),
@@ -167,7 +175,7 @@ def _payment(model: TrustModel, v: _View) -> float:
     tenure_f = min(1.0, v.tenure_days / model.tenure_full_days)
     volume_f = 1.0 - 2.0 ** (-v.volume / model.volume_half)
     payers_f = min(1.0, v.effective_payers / model.payers_full)
-    establishment = (tenure_f * volume_f * payers_f) ** (1.0 / 3.0)
+    establishment = float((tenure_f * volume_f * payers_f) ** (1.0 / 3.0))
     return model.prior_payment + (1.0 - model.prior_payment) * establishment
 
 
@@ -231,25 +239,50 @@ def _band(
     if s.n_tasks < model.min_tasks:
         gates.append("FEW_TASKS")
     if s.flags & BLOCKING_FLAGS:
-        return "blocked", "a blocking alert is open: " + ", ".join(sorted(s.flags & BLOCKING_FLAGS)), tuple(gates)
+        return (
+            "blocked",
+            "a blocking alert is open: " + ", ".join(sorted(s.flags & BLOCKING_FLAGS)),
+            tuple(gates),
+        )
     if s.flags:
         return "review", "an alert is open: " + ", ".join(sorted(s.flags)), tuple(gates)
     if confidence < model.new_confidence:
         return "new", f"confidence {confidence:.2f} < {model.new_confidence}", tuple(gates)
-    if (confidence >= model.review_min_confidence and score_long <= model.review_enter
-            and score <= model.review_exit):
-        return "review", (f"long-memory score {score_long:.3f} <= {model.review_enter} and "
-                          f"score {score:.3f} <= {model.review_exit}"), tuple(gates)
+    if (
+        confidence >= model.review_min_confidence
+        and score_long <= model.review_enter
+        and score <= model.review_exit
+    ):
+        return (
+            "review",
+            (
+                f"long-memory score {score_long:.3f} <= {model.review_enter} and "
+                f"score {score:.3f} <= {model.review_exit}"
+            ),
+            tuple(gates),
+        )
     eligible = not gates and confidence >= model.trusted_min_confidence
     if eligible and score_long >= model.trusted_enter and score >= model.trusted_exit:
-        return "trusted", (f"long-memory score {score_long:.3f} >= {model.trusted_enter}, score "
-                           f"{score:.3f} >= {model.trusted_exit}, tenure, tasks and payers "
-                           "meet the minimums"), tuple(gates)
+        return (
+            "trusted",
+            (
+                f"long-memory score {score_long:.3f} >= {model.trusted_enter}, score "
+                f"{score:.3f} >= {model.trusted_exit}, tenure, tasks and payers "
+                "meet the minimums"
+            ),
+            tuple(gates),
+        )
     if gates:
         return "standard", "not yet eligible for trusted: " + ", ".join(gates), tuple(gates)
-    return "standard", (f"long-memory score {score_long:.3f} < {model.trusted_enter} or score "
-                        f"{score:.3f} < {model.trusted_exit}, or confidence "
-                        f"{confidence:.2f} < {model.trusted_min_confidence}"), tuple(gates)
+    return (
+        "standard",
+        (
+            f"long-memory score {score_long:.3f} < {model.trusted_enter} or score "
+            f"{score:.3f} < {model.trusted_exit}, or confidence "
+            f"{confidence:.2f} < {model.trusted_min_confidence}"
+        ),
+        tuple(gates),
+    )
 
 
 def _reasons(
@@ -284,7 +317,11 @@ def _reasons(
         out.append("MANY_PAYERS")
     if s.n_payouts == 0:
         out.append("NO_PAYOUTS")
-    elif v.volume > 0 and s.n_payouts >= 5 and max(min(w, model.payer_cap) for w in v.payer_weight.values()) > 0.8 * v.volume:
+    elif (
+        v.volume > 0
+        and s.n_payouts >= 5
+        and max(min(w, model.payer_cap) for w in v.payer_weight.values()) > 0.8 * v.volume
+    ):
         out.append("PAYER_CONCENTRATION")
     if s.last_seen is not None and at_s - s.last_seen > model.half_lives_s[0]:
         out.append("INACTIVE")
@@ -297,7 +334,9 @@ def _evidence(s: WorkerState, v: _View) -> dict[str, object]:
 
     return {
         "tasks": s.n_tasks,
-        "outcomes": dict(zip(("accepted", "rejected", "late", "abandoned"), s.outcomes, strict=True)),
+        "outcomes": dict(
+            zip(("accepted", "rejected", "late", "abandoned"), s.outcomes, strict=True)
+        ),
         "quality_scores": s.n_quality,
         "payouts": s.n_payouts,
         "payers": len(s.payers),
@@ -325,22 +364,35 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
         "band_rule": r.band_rule,
         "components": {
             "reliability": {
-                "value": c.reliability, "weight": model.weight_reliability,
+                "value": c.reliability,
+                "weight": model.weight_reliability,
                 "prior": model.prior_reliability,
-                "inputs": {"decayed_successes": v.credit[0], "decayed_tasks": v.attempts[0],
-                           "prior_strength": model.prior_strength},
+                "inputs": {
+                    "decayed_successes": v.credit[0],
+                    "decayed_tasks": v.attempts[0],
+                    "prior_strength": model.prior_strength,
+                },
             },
             "quality": {
-                "value": c.quality, "weight": model.weight_quality, "prior": model.prior_quality,
-                "inputs": {"decayed_score_sum": v.q_sum[0], "decayed_weight": v.q_weight[0],
-                           "prior_strength": model.quality_prior_strength},
+                "value": c.quality,
+                "weight": model.weight_quality,
+                "prior": model.prior_quality,
+                "inputs": {
+                    "decayed_score_sum": v.q_sum[0],
+                    "decayed_weight": v.q_weight[0],
+                    "prior_strength": model.quality_prior_strength,
+                },
             },
             "payment_history": {
-                "value": c.payment_history, "weight": model.weight_payment,
+                "value": c.payment_history,
+                "weight": model.weight_payment,
                 "prior": model.prior_payment,
-                "inputs": {"tenure_days": v.tenure_days, "capped_volume": v.volume,
-                           "effective_payers": v.effective_payers,
-                           "payer_cap": model.payer_cap},
+                "inputs": {
+                    "tenure_days": v.tenure_days,
+                    "capped_volume": v.volume,
+                    "effective_payers": v.effective_payers,
+                    "payer_cap": model.payer_cap,
+                },
             },
         },
         "reasons": [{"code": code, "text": reason_text(code)} for code in r.reasons],

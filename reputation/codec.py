@@ -70,7 +70,9 @@ def _opt_float(value: object) -> float | None:
 def state_from_record(rec: Mapping[str, object]) -> WorkerState:
     """Return the worker state of a record written by `state_to_record`."""
     if rec.get("v") != STATE_VERSION:
-        raise UnknownRecordVersionError(f"worker state version must be {STATE_VERSION}, got {rec.get('v')!r}")
+        raise UnknownRecordVersionError(
+            f"worker state version must be {STATE_VERSION}, got {rec.get('v')!r}"
+        )
     outcomes = cast(list[int], rec["outcomes"])
     return WorkerState(
         worker_id=cast(str, rec["worker_id"]),

@@ -61,9 +61,7 @@ _MAX_ID = 128
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 _ASSET = re.compile(r"[A-Za-z0-9.\-_]{1,32}")
 
 
@@ -122,7 +120,9 @@ def parse_time(value: object, field: str = "time", now: datetime | None = None) 
     9
     """
     if not isinstance(value, str):
-        raise _fail(DeadLetterReason.WRONG_TYPE, field, f"must be an RFC 3339 string, got {_show(value)}")
+        raise _fail(
+            DeadLetterReason.WRONG_TYPE, field, f"must be an RFC 3339 string, got {_show(value)}"
+        )
     if not _RFC3339.fullmatch(value):
         raise _fail(
             DeadLetterReason.BAD_TIME,
@@ -171,7 +171,9 @@ def parse_address(value: object, field: str = "address") -> Address:
     '0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed'
     """
     if not isinstance(value, str) or not _HEX_ADDRESS.fullmatch(value):
-        raise _fail(DeadLetterReason.BAD_ADDRESS, field, f"must be 0x + 40 hex digits, got {_show(value)}")
+        raise _fail(
+            DeadLetterReason.BAD_ADDRESS, field, f"must be 0x + 40 hex digits, got {_show(value)}"
+        )
     if not is_valid_checksum(value):
         raise _fail(DeadLetterReason.BAD_CHECKSUM, field, f"EIP-55 checksum is wrong in {value}")
     return Address(value.lower())
@@ -179,9 +181,17 @@ def parse_address(value: object, field: str = "address") -> Address:
 
 def _money(value: object, field: str) -> Decimal:
     if not isinstance(value, str):
-        raise _fail(DeadLetterReason.BAD_MONEY, field, f"must be a decimal string like \"12.50\", got {_show(value)}")
+        raise _fail(
+            DeadLetterReason.BAD_MONEY,
+            field,
+            f'must be a decimal string like "12.50", got {_show(value)}',
+        )
     if not _DECIMAL.fullmatch(value):
-        what = "must not be negative" if value.startswith("-") else "must be a non-negative decimal string"
+        what = (
+            "must not be negative"
+            if value.startswith("-")
+            else "must be a non-negative decimal string"
+        )
         raise _fail(DeadLetterReason.BAD_MONEY, field, f"{what}, got {_show(value)}")
     try:
         return Decimal(value)
@@ -193,13 +203,19 @@ def _asset(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise _fail(DeadLetterReason.WRONG_TYPE, field, f"must be a string, got {_show(value)}")
     if not _ASSET.fullmatch(value):
-        raise _fail(DeadLetterReason.OUT_OF_RANGE, field, f"must be 1-32 letters, digits or .-_, got {_show(value)}")
+        raise _fail(
+            DeadLetterReason.OUT_OF_RANGE,
+            field,
+            f"must be 1-32 letters, digits or .-_, got {_show(value)}",
+        )
     return value
 
 
 def _tx_hash(value: object, field: str) -> str:
     if not isinstance(value, str) or not _TX_HASH.fullmatch(value):
-        raise _fail(DeadLetterReason.BAD_HASH, field, f"must be 0x + 64 hex digits, got {_show(value)}")
+        raise _fail(
+            DeadLetterReason.BAD_HASH, field, f"must be 0x + 64 hex digits, got {_show(value)}"
+        )
     return value.lower()
 
 
@@ -367,7 +383,9 @@ def _optional_str(
     if value is None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= max_len:
-        raise _fail(DeadLetterReason.WRONG_TYPE, prefix + field, f"must be a 1-{max_len} character string")
+        raise _fail(
+            DeadLetterReason.WRONG_TYPE, prefix + field, f"must be a 1-{max_len} character string"
+        )
     return value
 
 
@@ -379,12 +397,20 @@ def _context(value: object) -> TaskContext | None:
     if offset is not None:
         offset = _int(offset, "context.utc_offset_min")
         if not -14 * 60 <= offset <= 14 * 60:
-            raise _fail(DeadLetterReason.OUT_OF_RANGE, "context.utc_offset_min", f"must be within -840..840, got {offset}")
+            raise _fail(
+                DeadLetterReason.OUT_OF_RANGE,
+                "context.utc_offset_min",
+                f"must be within -840..840, got {offset}",
+            )
     asn = obj.get("ip_asn")
     if asn is not None:
         asn = _int(asn, "context.ip_asn")
         if not 0 <= asn < 2**32:
-            raise _fail(DeadLetterReason.OUT_OF_RANGE, "context.ip_asn", f"must be within 0..2^32-1, got {asn}")
+            raise _fail(
+                DeadLetterReason.OUT_OF_RANGE,
+                "context.ip_asn",
+                f"must be within 0..2^32-1, got {asn}",
+            )
     country = _optional_str(obj, "country", 3, "context.")
     device = _optional_str(obj, "device_id", _MAX_ID, "context.")
     return TaskContext(offset, asn, country.upper() if country else None, device)
@@ -397,13 +423,16 @@ def parse_task(obj: Mapping[str, object], *, now: datetime | None = None) -> Tas
     --------
     >>> e = parse_task({"event_id": "t-1", "worker_id": "w-42", "payer_id": "agent-7",
     ...                 "task_id": "k-991", "outcome": "accepted",
-    ...                 "assigned_at": "2026-11-01T09:00:00Z", "completed_at": "2026-11-01T09:40:00Z"})
+    ...                 "assigned_at": "2026-11-01T09:00:00Z",
+    ...                 "completed_at": "2026-11-01T09:40:00Z"})
     >>> e.outcome, e.completed_at.minute
     ('accepted', 40)
     """
     outcome = _req(obj, "outcome")
     if outcome not in OUTCOMES:
-        raise _fail(DeadLetterReason.OUT_OF_RANGE, "outcome", "must be one of " + ", ".join(OUTCOMES))
+        raise _fail(
+            DeadLetterReason.OUT_OF_RANGE, "outcome", "must be one of " + ", ".join(OUTCOMES)
+        )
     assigned = parse_time(_req(obj, "assigned_at"), "assigned_at", now)
     completed = parse_time(_req(obj, "completed_at"), "completed_at", now)
     if completed < assigned:
@@ -421,7 +450,7 @@ def parse_task(obj: Mapping[str, object], *, now: datetime | None = None) -> Tas
         worker_id=_str(obj, "worker_id"),
         payer_id=_str(obj, "payer_id"),
         task_id=_str(obj, "task_id"),
-        outcome=outcome,  # type: ignore[arg-type]  # checked against OUTCOMES above
+        outcome=outcome,  # checked against OUTCOMES above
         assigned_at=assigned,
         completed_at=completed,
         reward=reward,
@@ -437,7 +466,9 @@ def parse_quality(obj: Mapping[str, object], *, now: datetime | None = None) -> 
     raw_weight = obj.get("weight")
     weight = 1.0 if raw_weight is None else _num(raw_weight, "weight")
     if weight <= 0.0 or weight > 1e6:
-        raise _fail(DeadLetterReason.OUT_OF_RANGE, "weight", f"must be > 0 and <= 1e6, got {weight}")
+        raise _fail(
+            DeadLetterReason.OUT_OF_RANGE, "weight", f"must be > 0 and <= 1e6, got {weight}"
+        )
     return QualityEvent(
         event_id=_str(obj, "event_id"),
         worker_id=_str(obj, "worker_id"),
@@ -475,17 +506,26 @@ def parse_payout(obj: Mapping[str, object], *, now: datetime | None = None) -> P
 def parse_transfer(obj: Mapping[str, object], *, now: datetime | None = None) -> TransferEvent:
     """Validate a ``vigil.transfers`` object; ``token`` is an address or ``"ETH"``."""
     token_raw = _req(obj, "token")
-    token = "ETH" if token_raw == "ETH" else parse_address(token_raw, "token")
+    token = "ETH" if token_raw == "ETH" else parse_address(token_raw, "token")  # noqa: S105
     amount_raw = _req(obj, "amount")
     if not isinstance(amount_raw, str) or not amount_raw.isdigit() or not amount_raw.isascii():
-        raise _fail(DeadLetterReason.BAD_MONEY, "amount", f"must be a non-negative integer string in the token's smallest unit, got {_show(amount_raw)}")
+        raise _fail(
+            DeadLetterReason.BAD_MONEY,
+            "amount",
+            "must be a non-negative integer string in the token's smallest unit, "
+            f"got {_show(amount_raw)}",
+        )
     decimals = _int(_req(obj, "decimals"), "decimals")
     if not 0 <= decimals <= 36:
-        raise _fail(DeadLetterReason.OUT_OF_RANGE, "decimals", f"must be within 0..36, got {decimals}")
+        raise _fail(
+            DeadLetterReason.OUT_OF_RANGE, "decimals", f"must be within 0..36, got {decimals}"
+        )
     block_number = _int(_req(obj, "block_number"), "block_number")
     log_index = _int(_req(obj, "log_index"), "log_index")
     if block_number < 0:
-        raise _fail(DeadLetterReason.OUT_OF_RANGE, "block_number", f"must be >= 0, got {block_number}")
+        raise _fail(
+            DeadLetterReason.OUT_OF_RANGE, "block_number", f"must be >= 0, got {block_number}"
+        )
     return TransferEvent(
         event_id=_str(obj, "event_id"),
         chain_id=_chain_id(obj),
@@ -505,7 +545,9 @@ def parse_sanction(obj: Mapping[str, object], *, now: datetime | None = None) ->
     """Validate a ``vigil.sanctions`` object."""
     delisted = obj.get("delisted", False)
     if not isinstance(delisted, bool):
-        raise _fail(DeadLetterReason.WRONG_TYPE, "delisted", f"must be true or false, got {_show(delisted)}")
+        raise _fail(
+            DeadLetterReason.WRONG_TYPE, "delisted", f"must be true or false, got {_show(delisted)}"
+        )
     return SanctionEntry(
         address=parse_address(_req(obj, "address"), "address"),
         program=_str(obj, "program", 256),
@@ -549,13 +591,24 @@ def decode_event(
     """
     parser = _PARSERS.get(topic)
     if parser is None:
-        raise InvalidEventError(DeadLetterReason.UNKNOWN_TOPIC, f"topic: must be one of {', '.join(TOPICS)}, got {topic!r}")
+        raise InvalidEventError(
+            DeadLetterReason.UNKNOWN_TOPIC,
+            f"topic: must be one of {', '.join(TOPICS)}, got {topic!r}",
+        )
     if len(raw) > max_bytes:
-        raise InvalidEventError(DeadLetterReason.TOO_LARGE, f"message: {len(raw)} bytes is over the limit of {max_bytes}")
+        raise InvalidEventError(
+            DeadLetterReason.TOO_LARGE,
+            f"message: {len(raw)} bytes is over the limit of {max_bytes}",
+        )
     try:
         obj = loads(raw)
     except ValueError as exc:  # json.JSONDecodeError and orjson.JSONDecodeError are ValueErrors
-        raise InvalidEventError(DeadLetterReason.BAD_JSON, f"message: not UTF-8 JSON ({str(exc)[:80]})") from None
+        raise InvalidEventError(
+            DeadLetterReason.BAD_JSON, f"message: not UTF-8 JSON ({str(exc)[:80]})"
+        ) from None
     if not isinstance(obj, dict):
-        raise InvalidEventError(DeadLetterReason.NOT_AN_OBJECT, f"message: must be a JSON object, got {type(obj).__name__}")
+        raise InvalidEventError(
+            DeadLetterReason.NOT_AN_OBJECT,
+            f"message: must be a JSON object, got {type(obj).__name__}",
+        )
     return parser(obj, now=now)

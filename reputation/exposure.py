@@ -160,9 +160,15 @@ class Hop:
     def to_json(self) -> dict[str, object]:
         """Return the JSON form used in alert evidence."""
         return {
-            "from": self.sender, "to": self.recipient, "event_id": self.event_id,
-            "token": self.token, "amount": str(self.amount), "decimals": self.decimals,
-            "at": format_time(self.at), "chain_id": self.chain_id, "transfers": self.transfers,
+            "from": self.sender,
+            "to": self.recipient,
+            "event_id": self.event_id,
+            "token": self.token,
+            "amount": str(self.amount),
+            "decimals": self.decimals,
+            "at": format_time(self.at),
+            "chain_id": self.chain_id,
+            "transfers": self.transfers,
         }
 
 
@@ -185,9 +191,13 @@ class Path:
     def to_json(self) -> dict[str, object]:
         """Return the JSON form used in alert evidence."""
         return {
-            "direction": self.direction, "wallet": self.wallet, "listed": self.listed,
-            "hops": [h.to_json() for h in self.hops], "n_hops": len(self.hops),
-            "linked_at": format_time(self.linked_at), "share": self.share,
+            "direction": self.direction,
+            "wallet": self.wallet,
+            "listed": self.listed,
+            "hops": [h.to_json() for h in self.hops],
+            "n_hops": len(self.hops),
+            "linked_at": format_time(self.linked_at),
+            "share": self.share,
         }
 
 
@@ -207,11 +217,14 @@ class Exposure:
     def to_json(self) -> dict[str, object]:
         """Return the JSON form of the exposure route."""
         return {
-            "address": self.address, "listed": self.listed, "linked": self.linked,
+            "address": self.address,
+            "listed": self.listed,
+            "linked": self.linked,
             "listing": None if self.listing is None else _listing_json(self.listing),
             "path": None if self.path is None else self.path.to_json(),
             "listed_at": None if self.listed_at is None else format_time(self.listed_at),
-            "service_or_hub": self.barrier, "truncated": self.truncated,
+            "service_or_hub": self.barrier,
+            "truncated": self.truncated,
         }
 
 
@@ -239,11 +252,16 @@ class PayoutMatch:
     def to_json(self) -> dict[str, object]:
         """Return the JSON form used in alert evidence."""
         return {
-            "kind": str(self.kind), "payout_event_id": self.payout_event_id,
-            "worker_id": self.worker_id, "wallet": self.wallet,
-            "paid_at": format_time(self.paid_at), "listed_address": self.listed_address,
-            "listed_at": format_time(self.listed_at), "matched_at": format_time(self.matched_at),
-            "program": self.program, "entity": self.entity,
+            "kind": str(self.kind),
+            "payout_event_id": self.payout_event_id,
+            "worker_id": self.worker_id,
+            "wallet": self.wallet,
+            "paid_at": format_time(self.paid_at),
+            "listed_address": self.listed_address,
+            "listed_at": format_time(self.listed_at),
+            "matched_at": format_time(self.matched_at),
+            "program": self.program,
+            "entity": self.entity,
             "path": None if self.path is None else self.path.to_json(),
         }
 
@@ -252,8 +270,9 @@ def edge_from_transfer(t: TransferEvent) -> Edge | None:
     """Return the graph edge of a transfer, or None for a self- or zero-value transfer."""
     if t.amount <= 0 or t.sender == t.recipient:
         return None
-    return Edge(t.event_id, t.sender, t.recipient, t.token, t.amount, t.decimals,
-                t.block_time, t.chain_id)
+    return Edge(
+        t.event_id, t.sender, t.recipient, t.token, t.amount, t.decimals, t.block_time, t.chain_id
+    )
 
 
 def _hash64(address: str) -> int:
@@ -264,7 +283,9 @@ def _listing_json(x: Listing) -> dict[str, object]:
     return {
         "listed_at": format_time(x.listed_at),
         "delisted_at": None if x.delisted_at is None else format_time(x.delisted_at),
-        "program": x.program, "entity": x.entity, "source": x.source,
+        "program": x.program,
+        "entity": x.entity,
+        "source": x.source,
     }
 
 
@@ -338,8 +359,14 @@ class ExposureModel:
     services: frozenset[Address] = frozenset()
 
     def __post_init__(self) -> None:
-        for name in ("max_hops", "max_edges", "max_payouts", "max_listings", "hub_degree",
-                     "max_visited"):
+        for name in (
+            "max_hops",
+            "max_edges",
+            "max_payouts",
+            "max_listings",
+            "hub_degree",
+            "max_visited",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -380,7 +407,7 @@ class ExposureModel:
         if any(x.event_id == e.event_id for x in edges):
             return edges
         merged = sorted((*edges, e), key=lambda x: x.key)
-        return tuple(merged[-self.max_edges:])
+        return tuple(merged[-self.max_edges :])
 
     def _sketch(self, sketch: tuple[int, ...], h: int) -> tuple[int, ...]:
         if h in sketch or (len(sketch) >= self.sketch_size and h > sketch[-1]):
@@ -393,7 +420,7 @@ class ExposureModel:
             return s
         ref = PayoutRef(p.event_id, p.worker_id, p.paid_at, p.asset, p.amount)
         kept = sorted((*s.payouts, ref), key=lambda x: (x.paid_at, x.event_id))
-        return replace(s, payouts=tuple(kept[-self.max_payouts:]))
+        return replace(s, payouts=tuple(kept[-self.max_payouts :]))
 
     def add_listing(
         self, s: AddressState, entry: SanctionEntry, *, delisted_at: datetime | None = None
@@ -417,10 +444,16 @@ class ExposureModel:
             if delisted_at is None:
                 delisted_at = cast(datetime | None, getattr(entry, "delisted_at", None))
             if delisted_at is None:
-                raise InvalidEventError(DeadLetterReason.MISSING_FIELD,
-                                        "delisted_at: is required when delisted is true")
-        new = Listing(entry.listed_at, delisted_at if entry.delisted else None,
-                      entry.program, entry.entity, entry.source)
+                raise InvalidEventError(
+                    DeadLetterReason.MISSING_FIELD, "delisted_at: is required when delisted is true"
+                )
+        new = Listing(
+            entry.listed_at,
+            delisted_at if entry.delisted else None,
+            entry.program,
+            entry.entity,
+            entry.source,
+        )
         episodes = {x.listed_at: x for x in s.listings}
         old = episodes.get(new.listed_at)
         if old is not None:
@@ -431,7 +464,7 @@ class ExposureModel:
             return s
         episodes[new.listed_at] = new
         kept = sorted(episodes.values(), key=lambda x: x.listed_at)
-        return replace(s, listings=tuple(kept[-self.max_listings:]))
+        return replace(s, listings=tuple(kept[-self.max_listings :]))
 
     # ----- reads ---------------------------------------------------------------------------
 
@@ -457,8 +490,9 @@ class ExposureModel:
                 return x
         return None
 
-    def _reach(self, lookup: Lookup, start: Address, side: Literal["sent", "received"],
-               max_hops: int) -> _Reach:
+    def _reach(
+        self, lookup: Lookup, start: Address, side: Literal["sent", "received"], max_hops: int
+    ) -> _Reach:
         """Minimax paths from `start` along `side` edges: for each hop count, the earliest time.
 
         A label at ``h`` hops is kept only if it is earlier than every label
@@ -522,8 +556,19 @@ class ExposureModel:
                 total = sum(e.amount for e in edges if e.token == token)
                 fractions.append(sum(e.amount for e in pair if e.token == token) / total)
             share *= max(fractions)
-            hops.append(Hop(first.sender, first.recipient, first.event_id, first.token,
-                            first.amount, first.decimals, first.at, first.chain_id, len(pair)))
+            hops.append(
+                Hop(
+                    first.sender,
+                    first.recipient,
+                    first.event_id,
+                    first.token,
+                    first.amount,
+                    first.decimals,
+                    first.at,
+                    first.chain_id,
+                    len(pair),
+                )
+            )
         if direction == "from_listed":
             hops.reverse()
         return Path(direction, nodes[0], nodes[-1], tuple(hops), label.time, share)
@@ -537,8 +582,9 @@ class ExposureModel:
         if wallet in self.services:
             return found, truncated
         for side, direction in (("sent", "to_listed"), ("received", "from_listed")):
-            reach = self._reach(lookup, wallet, cast(Literal["sent", "received"], side),
-                                self.max_hops)
+            reach = self._reach(
+                lookup, wallet, cast(Literal["sent", "received"], side), self.max_hops
+            )
             truncated = truncated or reach.truncated
             for address in sorted(reach.labels):
                 state = lookup(address)
@@ -567,14 +613,19 @@ class ExposureModel:
                 best, chosen = rank, (lab, direction, x)
         path = None if chosen is None else self._path(lookup, chosen[0], chosen[1])
         return Exposure(
-            address=address, listed=listing is not None, listing=listing,
-            linked=path is not None, path=path,
+            address=address,
+            listed=listing is not None,
+            listing=listing,
+            linked=path is not None,
+            path=path,
             listed_at=None if chosen is None else chosen[2].listed_at,
-            barrier=self.is_barrier(address, state), truncated=truncated,
+            barrier=self.is_barrier(address, state),
+            truncated=truncated,
         )
 
-    def match_payout(self, lookup: Lookup, payout: PayoutRef | PayoutEvent,
-                     wallet: Address | None = None) -> PayoutMatch | None:
+    def match_payout(
+        self, lookup: Lookup, payout: PayoutRef | PayoutEvent, wallet: Address | None = None
+    ) -> PayoutMatch | None:
         """Classify one payout against the current graph and list; None if it touches nothing.
 
         Listed at ``paid_at`` beats linked at ``paid_at``, which beats a later
@@ -583,14 +634,21 @@ class ExposureModel:
         """
         if isinstance(payout, PayoutEvent):
             wallet = payout.wallet
-            payout = PayoutRef(payout.event_id, payout.worker_id, payout.paid_at,
-                               payout.asset, payout.amount)
+            payout = PayoutRef(
+                payout.event_id, payout.worker_id, payout.paid_at, payout.asset, payout.amount
+            )
         if wallet is None:
             raise ReputationError("match_payout: wallet is required with a PayoutRef")
         t = payout.paid_at
         # (rank, listing, listed address, path label and direction or None for a direct match)
-        options: list[tuple[tuple[int, int, datetime, tuple[Address, ...], str], Listing,
-                            Address, tuple[_Label, Direction] | None]] = []
+        options: list[
+            tuple[
+                tuple[int, int, datetime, tuple[Address, ...], str],
+                Listing,
+                Address,
+                tuple[_Label, Direction] | None,
+            ]
+        ] = []
         state = lookup(wallet)
         for x in () if state is None else state.listings:
             kind = 0 if x.in_force(t) else (2 if x.listed_at > t else -1)
@@ -606,16 +664,35 @@ class ExposureModel:
                 kind = 1 if since <= t < end else (2 if since > t else -1)
                 if kind >= 0:
                     key: tuple[int, int, datetime, tuple[Address, ...], str] = (
-                        kind, len(lab.nodes) - 1, since, lab.nodes, direction)
+                        kind,
+                        len(lab.nodes) - 1,
+                        since,
+                        lab.nodes,
+                        direction,
+                    )
                     options.append((key, x, target.address, (lab, direction)))
         if not options:
             return None
         rank, x, listed, via = min(options, key=lambda o: o[0])
         path = None if via is None else self._path(lookup, via[0], via[1])
-        kinds = (MatchKind.SANCTIONED_PAYOUT, MatchKind.SANCTIONED_LINKED_PAYOUT,
-                 MatchKind.RETROACTIVE_MATCH)
-        return PayoutMatch(kinds[rank[0]], payout.event_id, payout.worker_id, wallet, t, listed,
-                           x.listed_at, rank[2], x.program, x.entity, path)
+        kinds = (
+            MatchKind.SANCTIONED_PAYOUT,
+            MatchKind.SANCTIONED_LINKED_PAYOUT,
+            MatchKind.RETROACTIVE_MATCH,
+        )
+        return PayoutMatch(
+            kinds[rank[0]],
+            payout.event_id,
+            payout.worker_id,
+            wallet,
+            t,
+            listed,
+            x.listed_at,
+            rank[2],
+            x.program,
+            x.entity,
+            path,
+        )
 
     def rescreen(self, lookup: Lookup, wallets: Iterable[Address]) -> tuple[PayoutMatch, ...]:
         """Classify every kept payout of `wallets`: the complete (and slower) re-check."""
@@ -628,8 +705,9 @@ class ExposureModel:
                     out.append(m)
         return tuple(out)
 
-    def _paid_near(self, lookup: Lookup, start: Address, side: Literal["sent", "received"],
-                   max_hops: int) -> set[Address]:
+    def _paid_near(
+        self, lookup: Lookup, start: Address, side: Literal["sent", "received"], max_hops: int
+    ) -> set[Address]:
         near = {start}
         if max_hops > 0:
             near |= set(self._reach(lookup, start, side, max_hops).labels)
@@ -646,8 +724,9 @@ class ExposureModel:
         wallets |= self._paid_near(lookup, address, "sent", self.max_hops)
         return tuple(m for m in self.rescreen(lookup, wallets) if m.listed_address == address)
 
-    def matches_after_transfer(self, lookup: Lookup, t: TransferEvent | Edge
-                               ) -> tuple[PayoutMatch, ...]:
+    def matches_after_transfer(
+        self, lookup: Lookup, t: TransferEvent | Edge
+    ) -> tuple[PayoutMatch, ...]:
         """Payouts whose evidence path now runs through this transfer (already applied)."""
         edge = edge_from_transfer(t) if isinstance(t, TransferEvent) else t
         if edge is None:
@@ -656,7 +735,8 @@ class ExposureModel:
         wallets = self._paid_near(lookup, edge.sender, "received", inner)
         wallets |= self._paid_near(lookup, edge.recipient, "sent", inner)
         return tuple(
-            m for m in self.rescreen(lookup, wallets)
+            m
+            for m in self.rescreen(lookup, wallets)
             if m.path is not None and any(h.event_id == edge.event_id for h in m.path.hops)
         )
 
@@ -665,8 +745,16 @@ class ExposureModel:
 
 
 def _edge_record(e: Edge) -> list[object]:
-    return [e.event_id, e.sender, e.recipient, e.token, str(e.amount), e.decimals,
-            format_time(e.at), e.chain_id]
+    return [
+        e.event_id,
+        e.sender,
+        e.recipient,
+        e.token,
+        str(e.amount),
+        e.decimals,
+        format_time(e.at),
+        e.chain_id,
+    ]
 
 
 def _time(value: object) -> datetime:
@@ -675,9 +763,16 @@ def _time(value: object) -> datetime:
 
 def _edge_from(rec: object) -> Edge:
     r = cast(list[object], rec)
-    return Edge(cast(str, r[0]), Address(cast(str, r[1])), Address(cast(str, r[2])),
-                cast(str, r[3]), int(cast(str, r[4])), cast(int, r[5]), _time(r[6]),
-                cast(int, r[7]))
+    return Edge(
+        cast(str, r[0]),
+        Address(cast(str, r[1])),
+        Address(cast(str, r[2])),
+        cast(str, r[3]),
+        int(cast(str, r[4])),
+        cast(int, r[5]),
+        _time(r[6]),
+        cast(int, r[7]),
+    )
 
 
 def exposure_state_to_record(s: AddressState) -> dict[str, object]:
@@ -695,8 +790,10 @@ def exposure_state_to_record(s: AddressState) -> dict[str, object]:
         "sent": [_edge_record(e) for e in s.sent],
         "received": [_edge_record(e) for e in s.received],
         "listings": [_listing_json(x) for x in s.listings],
-        "payouts": [[p.event_id, p.worker_id, format_time(p.paid_at), p.asset, str(p.amount)]
-                    for p in s.payouts],
+        "payouts": [
+            [p.event_id, p.worker_id, format_time(p.paid_at), p.asset, str(p.amount)]
+            for p in s.payouts
+        ],
         "counterparties": [str(h) for h in s.counterparties],
     }
 
@@ -705,16 +802,26 @@ def exposure_state_from_record(rec: Mapping[str, object]) -> AddressState:
     """Return the address state of a record written by `exposure_state_to_record`."""
     if rec.get("v") != EXPOSURE_STATE_VERSION:
         raise ReputationError(
-            f"exposure state version must be {EXPOSURE_STATE_VERSION}, got {rec.get('v')!r}")
+            f"exposure state version must be {EXPOSURE_STATE_VERSION}, got {rec.get('v')!r}"
+        )
     listings = []
     for x in cast(list[dict[str, object]], rec["listings"]):
         end = x["delisted_at"]
-        listings.append(Listing(_time(x["listed_at"]), None if end is None else _time(end),
-                                cast(str, x["program"]), cast(str, x["entity"]),
-                                cast(str, x["source"])))
-    payouts = [PayoutRef(cast(str, p[0]), cast(str, p[1]), _time(p[2]), cast(str, p[3]),
-                         Decimal(cast(str, p[4])))
-               for p in cast(list[list[object]], rec["payouts"])]
+        listings.append(
+            Listing(
+                _time(x["listed_at"]),
+                None if end is None else _time(end),
+                cast(str, x["program"]),
+                cast(str, x["entity"]),
+                cast(str, x["source"]),
+            )
+        )
+    payouts = [
+        PayoutRef(
+            cast(str, p[0]), cast(str, p[1]), _time(p[2]), cast(str, p[3]), Decimal(cast(str, p[4]))
+        )
+        for p in cast(list[list[object]], rec["payouts"])
+    ]
     return AddressState(
         address=Address(cast(str, rec["address"])),
         sent=tuple(_edge_from(e) for e in cast(list[object], rec["sent"])),

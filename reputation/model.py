@@ -117,9 +117,17 @@ class TrustModel:
     version: str = field(default="1")
 
     def __post_init__(self) -> None:
-        for name in ("half_life_days", "long_half_life_days", "prior_strength",
-                     "quality_prior_strength", "confidence_k", "tenure_full_days",
-                     "volume_half", "payers_full", "payer_cap"):
+        for name in (
+            "half_life_days",
+            "long_half_life_days",
+            "prior_strength",
+            "quality_prior_strength",
+            "confidence_k",
+            "tenure_full_days",
+            "volume_half",
+            "payers_full",
+            "payer_cap",
+        ):
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"{name} must be > 0, got {value}")
@@ -127,9 +135,18 @@ class TrustModel:
             raise ConfigError(
                 f"long_half_life_days must be >= half_life_days, got {self.long_half_life_days}"
             )
-        for name in ("prior_reliability", "prior_quality", "prior_payment", "trusted_enter",
-                     "trusted_exit", "review_enter", "review_exit", "trusted_min_confidence",
-                     "new_confidence", "review_min_confidence"):
+        for name in (
+            "prior_reliability",
+            "prior_quality",
+            "prior_payment",
+            "trusted_enter",
+            "trusted_exit",
+            "review_enter",
+            "review_exit",
+            "trusted_min_confidence",
+            "new_confidence",
+            "review_min_confidence",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {value}")

@@ -76,9 +76,23 @@ class _Builder:
     """Mutable working copy of a `WorkerState` while one batch is folded in."""
 
     __slots__ = (
-        "worker_id", "t_ref", "first_seen", "last_seen", "outcomes", "n_quality", "n_payouts",
-        "credit", "attempts", "q_sum", "q_weight", "payer_weight", "payers", "paid", "wallets",
-        "applied", "flags",
+        "worker_id",
+        "t_ref",
+        "first_seen",
+        "last_seen",
+        "outcomes",
+        "n_quality",
+        "n_payouts",
+        "credit",
+        "attempts",
+        "q_sum",
+        "q_weight",
+        "payer_weight",
+        "payers",
+        "paid",
+        "wallets",
+        "applied",
+        "flags",
     )
 
     def __init__(self, s: WorkerState) -> None:
@@ -99,13 +113,23 @@ class _Builder:
     def freeze(self) -> WorkerState:
         o = self.outcomes
         return WorkerState(
-            worker_id=self.worker_id, t_ref=self.t_ref, first_seen=self.first_seen,
-            last_seen=self.last_seen, outcomes=(o[0], o[1], o[2], o[3]),
-            n_quality=self.n_quality, n_payouts=self.n_payouts,
-            credit=(self.credit[0], self.credit[1]), attempts=(self.attempts[0], self.attempts[1]),
-            q_sum=(self.q_sum[0], self.q_sum[1]), q_weight=(self.q_weight[0], self.q_weight[1]),
-            payer_weight=self.payer_weight, payers=frozenset(self.payers), paid=self.paid,
-            wallets=self.wallets, applied=frozenset(self.applied), flags=self.flags,
+            worker_id=self.worker_id,
+            t_ref=self.t_ref,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            outcomes=(o[0], o[1], o[2], o[3]),
+            n_quality=self.n_quality,
+            n_payouts=self.n_payouts,
+            credit=(self.credit[0], self.credit[1]),
+            attempts=(self.attempts[0], self.attempts[1]),
+            q_sum=(self.q_sum[0], self.q_sum[1]),
+            q_weight=(self.q_weight[0], self.q_weight[1]),
+            payer_weight=self.payer_weight,
+            payers=frozenset(self.payers),
+            paid=self.paid,
+            wallets=self.wallets,
+            applied=frozenset(self.applied),
+            flags=self.flags,
         )
 
     def rescale(self, t: float, h_short: float, h_long: float) -> None:
@@ -157,7 +181,9 @@ class _Builder:
 
     def _add_payout(self, e: PayoutEvent, d0: float) -> None:
         self.n_payouts += 1
-        self.payer_weight[e.payer_id] = self.payer_weight.get(e.payer_id, 0.0) + payout_weight(e.amount) * d0
+        self.payer_weight[e.payer_id] = (
+            self.payer_weight.get(e.payer_id, 0.0) + payout_weight(e.amount) * d0
+        )
         self.payers.add(e.payer_id)
         self.paid[e.asset] = self.paid.get(e.asset, Decimal(0)) + e.amount
         self.wallets[e.wallet] = self.wallets.get(e.wallet, 0) + 1

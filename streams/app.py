@@ -100,6 +100,21 @@ class Engine:
             },
         )
         self._bands: dict[str, str] = {}
+        # Decoded states of the workers this process owns, so a busy worker is not
+        # decoded from RocksDB on every batch. Only this agent writes the table, so
+        # the cache equals the table while the assignment holds; any rebalance
+        # clears it (the table, restored from its changelog, stays the truth).
+        self._cache: dict[str, WorkerState] = {}
+        self._cache_max = engine.state_cache_size
+        states = self._cache
+
+        async def on_rebalance(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+            states.clear()
+
+        # mode types receivers as returning "Awaitable[None] | None", which mypy does
+        # not match against an async def's Coroutine inside that union.
+        self.app.on_partitions_revoked.connect(on_rebalance)  # type: ignore[arg-type]
+        self.app.on_partitions_assigned.connect(on_rebalance)  # type: ignore[arg-type]
         self.app.agent(self.topics.worker_inputs, name="score_workers")(self._score_workers)
         from streams.web import register_routes  # the web layer needs the engine's tables
 
@@ -124,7 +139,7 @@ class Engine:
                 continue
             event = result.event
             if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent):
-                metrics.EVENTS.labels(result.kind, "ignored").inc()
+                metrics.events(result.kind, "ignored").inc()
                 continue
             groups.setdefault(event.worker_id, []).append(result)
             anchors[event.worker_id] = ev
@@ -139,24 +154,35 @@ class Engine:
     ) -> None:
         key = worker_id.encode()
         with event_scope(anchor):
-            state = self.load_state(worker_id)
+            state = self._cache.get(worker_id) or self.load_state(worker_id)
             applied = self.processor.apply(state, items)
             if applied.changed:
                 self.workers[key] = orjson.dumps(state_to_record(applied.state))
+        self._remember(worker_id, applied.state)
         for kind, n in applied.applied.items():
-            metrics.EVENTS.labels(kind, "applied").inc(n)
+            metrics.events(kind, "applied").inc(n)
         for kind, n in applied.duplicates.items():
-            metrics.EVENTS.labels(kind, "duplicate").inc(n)
+            metrics.events(kind, "duplicate").inc(n)
         # A redelivered batch re-emits the record: the first delivery may have
         # crashed between the table write and this send.
         if applied.changed or applied.duplicates:
             record = self.processor.record(applied.state)
-            await self.topics.scores.send(key=key, value=orjson.dumps(record.to_json()))
+            # send_soon buffers without a round trip; Faust flushes the producer
+            # (and aiokafka waits for the broker's acks) before it commits offsets.
+            self.topics.scores.send_soon(key=key, value=orjson.dumps(record.to_json()))
             metrics.SCORES_EMITTED.inc()
             metrics.SCORE.observe(record.score)
             self._count_band(worker_id, record.band)
             if first_ts:
                 metrics.EVENT_LATENCY.observe(max(0.0, time.time() - first_ts))
+
+    def _remember(self, worker_id: str, state: WorkerState) -> None:
+        cache = self._cache
+        cache.pop(worker_id, None)
+        cache[worker_id] = state
+        if len(cache) > self._cache_max:  # drop the least recently used tenth
+            for old in list(cache)[: max(1, self._cache_max // 10)]:
+                del cache[old]
 
     def load_state(self, worker_id: str) -> WorkerState:
         """Return the stored state of a worker (a fresh one if unknown)."""
@@ -171,8 +197,8 @@ class Engine:
         log.warning(
             "dead letter from %s[%s]@%s: %s", dl.source_topic, dl.partition, dl.offset, dl.error
         )
-        await self.topics.deadletters.send(value=orjson.dumps(dl.to_json()))
-        metrics.EVENTS.labels(kind, "dead_letter").inc()
+        self.topics.deadletters.send_soon(value=orjson.dumps(dl.to_json()))
+        metrics.events(kind, "dead_letter").inc()
         metrics.DEAD_LETTERS.labels(kind, dl.reason).inc()
 
     def _count_band(self, worker_id: str, band: str) -> None:
@@ -197,13 +223,14 @@ class Engine:
             if done is None:
                 done = await consumer.position(tp) or 0
             lag = max(0, (high or 0) - (done or 0))
-            metrics.CONSUMER_LAG.labels(tp.topic[len(prefix):], str(tp.partition)).set(lag)
+            metrics.CONSUMER_LAG.labels(tp.topic[len(prefix) :], str(tp.partition)).set(lag)
 
     def is_ready(self) -> bool:
         """Tell whether the engine has finished table recovery and is processing."""
         app = self.app
         try:
-            recovered = bool(app.tables.recovery.completed.is_set())
+            tables: Any = app.tables  # TableManager has .recovery; its interface type does not
+            recovered = bool(tables.recovery.completed.is_set())
         except AttributeError:
             return False
         return recovered and not app.rebalancing and faust_running(app)

@@ -95,8 +95,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     engine = Engine(settings)
     log.info(
         "Vigil engine %s: Kafka %s, topics %s*, HTTP http://%s:%d/ (no API token configured: "
-        "listening on %s only)", settings.engine.app_id, settings.kafka.bootstrap,
-        settings.kafka.topic_prefix, settings.api.host, settings.api.port, settings.api.host,
+        "listening on %s only)",
+        settings.engine.app_id,
+        settings.kafka.bootstrap,
+        settings.kafka.topic_prefix,
+        settings.api.host,
+        settings.api.port,
+        settings.api.host,
     )
     worker = faust.Worker(engine.app, loglevel=settings.engine.log_level)
     worker.execute_from_commandline()
@@ -119,18 +124,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             print(f"vigil replay: {exc.detail}", file=sys.stderr)
             return 2
     result = replay_files(settings, args.files, clock=lambda: now, progress=not args.quiet)
-    processor_records = (
-        _record(settings, state) for _, state in sorted(result.states.items())
-    )
+    processor_records = (_record(settings, state) for _, state in sorted(result.states.items()))
     n_scores = write_jsonl(args.scores, processor_records)
     n_alerts = write_jsonl(args.alerts, [])
     if args.deadletters:
         write_jsonl(args.deadletters, (d.to_json() for d in result.dead_letters))
     print(
         f"replayed {result.events} events: {n_scores} workers scored, {n_alerts} alerts, "
-        f"{len(result.dead_letters)} rejected" + (
+        f"{len(result.dead_letters)} rejected"
+        + (
             f" (first: line {result.dead_letters[0].offset}: {result.dead_letters[0].error})"
-            if result.dead_letters else ""),
+            if result.dead_letters
+            else ""
+        ),
         file=sys.stderr,
     )
     return 0
@@ -157,7 +163,8 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vigil`` command line."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     args = build_parser().parse_args(argv)

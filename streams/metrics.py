@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "events",
     "BATCH_SECONDS",
     "BATCH_SIZE",
     "CONSUMER_LAG",
@@ -59,3 +60,14 @@ WORKERS_BY_BAND = Gauge(
     "Workers owned by this engine process, by their latest band.",
     ["band"],
 )
+
+
+_EVENT_CHILDREN: dict[tuple[str, str], Counter] = {}
+
+
+def events(topic: str, result: str) -> Counter:
+    """Return the `EVENTS` counter of a topic and result (cached: this is the hot path)."""
+    child = _EVENT_CHILDREN.get((topic, result))
+    if child is None:
+        child = _EVENT_CHILDREN[(topic, result)] = EVENTS.labels(topic, result)
+    return child

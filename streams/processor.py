@@ -90,7 +90,7 @@ class Processor:
 
     def kind_of(self, topic: str) -> str:
         """Return the contract's short name of a full topic name (``vigil.tasks`` -> ``tasks``)."""
-        return topic[len(self._prefix):] if topic.startswith(self._prefix) else topic
+        return topic[len(self._prefix) :] if topic.startswith(self._prefix) else topic
 
     def decode(
         self, topic: str, raw: bytes | None, partition: int | None = None, offset: int | None = None
@@ -100,7 +100,10 @@ class Processor:
         data = raw if raw is not None else b""
         try:
             event = decode_event(
-                kind, data, now=self._clock(), loads=orjson.loads,
+                kind,
+                data,
+                now=self._clock(),
+                loads=orjson.loads,
                 max_bytes=self.settings.engine.max_message_bytes,
             )
         except InvalidEventError as exc:
@@ -110,7 +113,8 @@ class Processor:
     def apply(self, state: WorkerState, items: Iterable[Decoded]) -> Applied:
         """Apply a worker's events in order; duplicates leave the state as it was."""
         batch = [
-            (item.kind, item.event) for item in items
+            (item.kind, item.event)
+            for item in items
             if isinstance(item.event, TaskEvent | QualityEvent | PayoutEvent)
         ]
         state, new = apply_events(self.model, state, batch)

@@ -39,8 +39,9 @@ def iter_lines(paths: Iterable[Path], progress: bool = True) -> Iterator[tuple[s
     """Yield (file name, line number, line) over files, with a progress bar by bytes."""
     paths = list(paths)
     total = sum(p.stat().st_size for p in paths)
-    with tqdm(total=total, unit="B", unit_scale=True, desc="replay", disable=not progress,
-              mininterval=0.5) as bar:
+    with tqdm(
+        total=total, unit="B", unit_scale=True, desc="replay", disable=not progress, mininterval=0.5
+    ) as bar:
         for path in paths:
             with path.open("rb") as fh:
                 for number, line in enumerate(fh, start=1):
@@ -70,7 +71,9 @@ def replay_files(
     return result
 
 
-def _apply_chunk(processor: Processor, states: dict[str, WorkerState], chunk: list[Decoded]) -> None:
+def _apply_chunk(
+    processor: Processor, states: dict[str, WorkerState], chunk: list[Decoded]
+) -> None:
     # Like a batch on Kafka: each worker's events in arrival order, one state copy per worker.
     for worker_id, items in group_by_worker(chunk):
         state = states.get(worker_id) or WorkerState(worker_id)
@@ -83,12 +86,24 @@ def _decode_line(processor: Processor, name: str, number: int, line: bytes) -> D
         wrapper = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return DeadLetter(source, None, number, "BAD_JSON", f"line: not JSON ({exc})", line)
-    if not isinstance(wrapper, dict) or not isinstance(wrapper.get("topic"), str) or "event" not in wrapper:
-        return DeadLetter(source, None, number, "NOT_AN_OBJECT",
-                          'line: must be {"topic": "...", "event": {...}}', line)
+    if (
+        not isinstance(wrapper, dict)
+        or not isinstance(wrapper.get("topic"), str)
+        or "event" not in wrapper
+    ):
+        return DeadLetter(
+            source,
+            None,
+            number,
+            "NOT_AN_OBJECT",
+            'line: must be {"topic": "...", "event": {...}}',
+            line,
+        )
     topic = wrapper["topic"]
     raw = orjson.dumps(wrapper["event"])
-    return processor.decode(processor.settings.kafka.topic(processor.kind_of(topic)), raw, None, number)
+    return processor.decode(
+        processor.settings.kafka.topic(processor.kind_of(topic)), raw, None, number
+    )
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, object]]) -> int:

@@ -33,7 +33,7 @@ RANK_BAND_ORDER = {"trusted": 0, "standard": 1, "new": 2, "review": 3, "blocked"
 
 
 def _at(request: Request) -> datetime | str:
-    """The ``?at=`` time (default now), or the error message for a bad one."""
+    """Return the ``?at=`` time (default now), or the error message for a bad one."""
     raw = request.query.get("at")
     if raw is None:
         return datetime.now(UTC)
@@ -72,7 +72,8 @@ def register_routes(engine: Engine) -> None:
     @app.page("/workers/{worker_id}/trust")
     class Trust(View):
         @app.table_route(table=table, match_info="worker_id")
-        async def get(self, request: Request, worker_id: str) -> Response:
+        async def get(self: View, request: Request, *args: Any, **kwargs: Any) -> Response:
+            worker_id = str(kwargs["worker_id"])
             at = _at(request)
             if isinstance(at, str):
                 return self.json({"error": at}, status=400)
@@ -84,7 +85,8 @@ def register_routes(engine: Engine) -> None:
     @app.page("/workers/{worker_id}/explain")
     class Explain(View):
         @app.table_route(table=table, match_info="worker_id")
-        async def get(self, request: Request, worker_id: str) -> Response:
+        async def get(self: View, request: Request, *args: Any, **kwargs: Any) -> Response:
+            worker_id = str(kwargs["worker_id"])
             at = _at(request)
             if isinstance(at, str):
                 return self.json({"error": at}, status=400)
@@ -113,17 +115,43 @@ def register_routes(engine: Engine) -> None:
                 if record is None:
                     excluded.append({"worker_id": worker_id, "why": "unknown worker"})
                 elif record["band"] in _EXCLUDED_BANDS:
-                    excluded.append({"worker_id": worker_id, "why": f"band is {record['band']}",
-                                     "reasons": record["reasons"]})
+                    excluded.append(
+                        {
+                            "worker_id": worker_id,
+                            "why": f"band is {record['band']}",
+                            "reasons": record["reasons"],
+                        }
+                    )
                 elif float(record["confidence"]) < min_conf:
-                    excluded.append({"worker_id": worker_id,
-                                     "why": f"confidence {record['confidence']:.3f} < {min_conf}"})
+                    excluded.append(
+                        {
+                            "worker_id": worker_id,
+                            "why": f"confidence {record['confidence']:.3f} < {min_conf}",
+                        }
+                    )
                 else:
-                    ranked.append({k: record[k] for k in
-                                   ("worker_id", "score", "confidence", "band", "reasons", "flags")})
+                    ranked.append(
+                        {
+                            k: record[k]
+                            for k in (
+                                "worker_id",
+                                "score",
+                                "confidence",
+                                "band",
+                                "reasons",
+                                "flags",
+                            )
+                        }
+                    )
             ranked.sort(key=lambda r: (-r["score"], -r["confidence"], r["worker_id"]))
-            return self.json({"as_of": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "ranked": ranked,
-                              "excluded": excluded, "min_confidence": min_conf})
+            return self.json(
+                {
+                    "as_of": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "ranked": ranked,
+                    "excluded": excluded,
+                    "min_confidence": min_conf,
+                }
+            )
 
 
 def _check_rank_body(body: Any) -> str | None:

@@ -53,13 +53,15 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "VIGIL_KAFKA_BOOTSTRAP": self.bootstrap,
-            "VIGIL_TOPIC_PREFIX": self.prefix,
-            "VIGIL_APP_ID": f"{self.prefix}engine",
-            "VIGIL_PARTITIONS": str(self.partitions),
-            "VIGIL_LOG_LEVEL": "INFO",
-        })
+        env.update(
+            {
+                "VIGIL_KAFKA_BOOTSTRAP": self.bootstrap,
+                "VIGIL_TOPIC_PREFIX": self.prefix,
+                "VIGIL_APP_ID": f"{self.prefix}engine",
+                "VIGIL_PARTITIONS": str(self.partitions),
+                "VIGIL_LOG_LEVEL": "INFO",
+            }
+        )
         env.update(extra)
         return env
 
@@ -67,8 +69,15 @@ class Stack:
         return f"{self.prefix}{name}"
 
     def vigil(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([VIGIL, *args], env=self.env(), capture_output=True, text=True,
-                              timeout=timeout, check=True, cwd=self.workdir)
+        return subprocess.run(
+            [VIGIL, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+            cwd=self.workdir,
+        )
 
     def create_topics(self) -> None:
         self.vigil("topics")
@@ -85,7 +94,10 @@ class Stack:
     def start_engine(self, name: str, port: int) -> subprocess.Popen[bytes]:
         with (self.workdir / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
-                [VIGIL, "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+                [VIGIL, "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
                 env=self.env(VIGIL_WEB_PORT=str(port), VIGIL_DATA_DIR=str(self.workdir / name)),
             )
         self.procs.append(proc)
@@ -101,13 +113,20 @@ class Stack:
                 proc.kill()
                 proc.wait()
 
-    def read_all(self, topic: str, timeout_s: float = 5.0) -> list[tuple[bytes | None, bytes, int, int]]:
+    def read_all(
+        self, topic: str, timeout_s: float = 5.0
+    ) -> list[tuple[bytes | None, bytes, int, int]]:
         """Every message of a topic from the beginning to its current end."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                 consumer_timeout_ms=int(timeout_s * 1000))
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            consumer_timeout_ms=int(timeout_s * 1000),
+        )
         try:
-            tps = [TopicPartition(self.topic(topic), p)
-                   for p in consumer.partitions_for_topic(self.topic(topic)) or []]
+            tps = [
+                TopicPartition(self.topic(topic), p)
+                for p in consumer.partitions_for_topic(self.topic(topic)) or []
+            ]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             end = consumer.end_offsets(tps)
@@ -136,7 +155,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"engine exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise AssertionError(
+                f"engine exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL built here
                 return
@@ -147,8 +168,12 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: flo
 
 def http(method: str, url: str, body: object | None = None) -> tuple[int, object]:
     data = None if body is None else orjson.dumps(body)
-    req = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - loopback
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
+        url,
+        data=data,
+        method=method,  # noqa: S310 - loopback
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
             raw = resp.read()
@@ -171,7 +196,9 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Stack]:
             s.stop(proc)
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 1.0) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 1.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():

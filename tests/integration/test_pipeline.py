@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 
@@ -16,7 +14,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Message = tuple[str, bytes | None, bytes]
 
 
-def build_input(n_workers: int, n_events: int, seed: int = 1) -> tuple[list[Message], list[Message]]:
+def build_input(
+    n_workers: int, n_events: int, seed: int = 1
+) -> tuple[list[Message], list[Message]]:
     """Valid messages (with some redelivered twice) and the malformed ones."""
     events = make_events(n_workers, n_events, seed)
     valid: list[Message] = [(t, str(e["worker_id"]).encode(), orjson.dumps(e)) for t, e in events]
@@ -39,7 +39,9 @@ def replay_scores(stack: Stack, valid: list[Message]) -> dict[str, dict[str, obj
     return out
 
 
-def wait_for_scores(stack: Stack, expected: dict[str, dict[str, object]], timeout_s: float = 240) -> None:
+def wait_for_scores(
+    stack: Stack, expected: dict[str, dict[str, object]], timeout_s: float = 240
+) -> None:
     last: dict[str, dict[str, object]] = {}
 
     def done() -> bool:
@@ -47,7 +49,9 @@ def wait_for_scores(stack: Stack, expected: dict[str, dict[str, object]], timeou
         last = stack.latest_scores()
         return last.keys() == expected.keys() and all(
             last[w]["as_of"] == expected[w]["as_of"]
-            and last[w]["evidence"] == expected[w]["evidence"] for w in expected)
+            and last[w]["evidence"] == expected[w]["evidence"]
+            for w in expected
+        )
 
     try:
         wait_until(done, timeout_s, "vigil.scores to match vigil replay", interval_s=2.0)
@@ -92,8 +96,11 @@ def test_single_engine_matches_replay_with_dead_letters(stack: Stack) -> None:
     assert status == 200 and body["band_rule"] and body["components"]["quality"]["inputs"]  # type: ignore[index]
     assert http("GET", f"{base}/workers/nobody/trust")[0] == 404
     assert http("GET", f"{base}/workers/{worker}/trust?at=yesterday")[0] == 400
-    status, ranked = http("POST", f"{base}/rank", {"workers": sorted(expected)[:10] + ["nobody"],
-                                                   "min_confidence": 0.3})
+    status, ranked = http(
+        "POST",
+        f"{base}/rank",
+        {"workers": sorted(expected)[:10] + ["nobody"], "min_confidence": 0.3},
+    )
     assert status == 200
     scores = [r["score"] for r in ranked["ranked"]]  # type: ignore[index]
     assert scores == sorted(scores, reverse=True) and scores
@@ -105,7 +112,10 @@ def test_single_engine_matches_replay_with_dead_letters(stack: Stack) -> None:
     assert status == 200 and isinstance(metrics, str)
     assert 'vigil_dead_letters_total{reason="BAD_CHECKSUM",topic="payouts"} 1.0' in metrics
     assert 'vigil_events_total{result="duplicate",topic="tasks"}' in metrics
-    assert "vigil_consumer_lag_messages" in metrics and "vigil_processing_latency_seconds_bucket" in metrics
+    assert (
+        "vigil_consumer_lag_messages" in metrics
+        and "vigil_processing_latency_seconds_bucket" in metrics
+    )
     assert "vigil_workers_by_band" in metrics
     stack.stop(engine)
     assert engine.returncode == 0 or engine.returncode is not None
@@ -123,8 +133,12 @@ def test_two_engines_in_one_group_match_replay(stack: Stack) -> None:
     check_dead_letters(stack, len(malformed))
     # Both processes answer for every worker (requests for the other one's keys are forwarded).
     for worker in sorted(expected)[:12]:
-        a = http("GET", f"http://127.0.0.1:16067/workers/{worker}/trust?at={expected[worker]['as_of']}")
-        b = http("GET", f"http://127.0.0.1:16068/workers/{worker}/trust?at={expected[worker]['as_of']}")
+        a = http(
+            "GET", f"http://127.0.0.1:16067/workers/{worker}/trust?at={expected[worker]['as_of']}"
+        )
+        b = http(
+            "GET", f"http://127.0.0.1:16068/workers/{worker}/trust?at={expected[worker]['as_of']}"
+        )
         assert a[0] == b[0] == 200
         assert_close(a[1], expected[worker])
         assert_close(b[1], expected[worker])

@@ -23,9 +23,23 @@ def test_replay_reports_bad_lines_and_goes_on(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join(lines) + b"\n")
     dl = tmp_path / "dl.jsonl"
     result = subprocess.run(
-        [VIGIL, "replay", str(path), "--scores", str(tmp_path / "s.jsonl"),
-         "--alerts", str(tmp_path / "a.jsonl"), "--deadletters", str(dl), "--quiet"],
-        capture_output=True, text=True, check=True, timeout=120)
+        [
+            VIGIL,
+            "replay",
+            str(path),
+            "--scores",
+            str(tmp_path / "s.jsonl"),
+            "--alerts",
+            str(tmp_path / "a.jsonl"),
+            "--deadletters",
+            str(dl),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert "3 rejected" in result.stderr
     reasons = [orjson.loads(x)["reason"] for x in dl.read_bytes().splitlines()]
     assert reasons == ["BAD_JSON", "OUT_OF_RANGE", "UNKNOWN_TOPIC"]

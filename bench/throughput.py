@@ -1,0 +1,212 @@
+"""Events per second through the real broker: one `vigil worker` vs a raw aiokafka consumer.
+
+Both read the same three worker topics in the same run, so the ratio is robust
+to a noisy shared machine. A third line measures the engine's processing with no
+Kafka at all (decode + state update + record, the `vigil replay` path).
+
+    .venv/bin/python bench/throughput.py --events 200000 --workers 20000
+
+Starts its own broker on 127.0.0.1:39092 unless --bootstrap is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.helpers.events import make_events  # noqa: E402
+
+VIGIL = str(Path(sys.executable).with_name("vigil"))
+
+
+def produce(bootstrap: str, prefix: str, events: list[tuple[str, dict[str, object]]]) -> float:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks=1,
+        linger_ms=20,
+        batch_size=512 * 1024,
+        compression_type=None,
+    )
+    t0 = time.perf_counter()
+    for topic, e in events:
+        producer.send(f"{prefix}{topic}", key=str(e["worker_id"]).encode(), value=orjson.dumps(e))
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - t0
+
+
+async def raw_consume(bootstrap: str, topics: list[str], n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen = 0
+    t0 = None
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for msgs in batch.values():
+                if t0 is None and msgs:
+                    t0 = time.perf_counter()
+                for m in msgs:
+                    orjson.loads(m.value)  # the raw consumer decodes JSON too: a fair floor
+                seen += sum(len(m) for m in batch.values()) if False else len(msgs)
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - (t0 or time.perf_counter())
+
+
+def applied_total(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("vigil_events_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def engine_run(
+    bootstrap: str, prefix: str, n: int, workdir: Path, port: int
+) -> tuple[float, float]:
+    env = dict(
+        os.environ,
+        VIGIL_KAFKA_BOOTSTRAP=bootstrap,
+        VIGIL_TOPIC_PREFIX=prefix,
+        VIGIL_APP_ID=f"{prefix}bench",
+        VIGIL_WEB_PORT=str(port),
+        VIGIL_DATA_DIR=str(workdir / "engine"),
+        VIGIL_LOG_LEVEL="WARNING",
+    )
+    with (workdir / "engine.log").open("wb") as log:
+        proc = subprocess.Popen([VIGIL, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        t_first = None
+        deadline = time.monotonic() + 1800
+        done = 0.0
+        while time.monotonic() < deadline:
+            try:
+                done = applied_total(port)
+            except OSError:
+                done = 0.0
+            now = time.perf_counter()
+            if done > 0 and t_first is None:
+                t_first = now
+            if done >= n:
+                break
+            if proc.poll() is not None:
+                raise SystemExit(f"engine died:\n{(workdir / 'engine.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - (t_first or time.perf_counter())
+        import resource
+
+        rss_mb = 0.0
+        try:
+            rss_mb = (
+                int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+                / 1024
+            )
+        except (OSError, IndexError, ValueError):
+            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return elapsed, rss_mb
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def core_only(events: list[tuple[str, dict[str, object]]]) -> float:
+    from config.settings import Settings
+    from streams.processor import Processor, group_by_worker
+
+    processor = Processor(Settings())
+    raws = [(f"vigil.{t}", orjson.dumps(e)) for t, e in events]
+    states: dict[str, object] = {}
+    from reputation.state import WorkerState
+
+    t0 = time.perf_counter()
+    for i in range(0, len(raws), 2000):
+        decoded = [processor.decode(t, r) for t, r in raws[i : i + 2000]]
+        for worker, items in group_by_worker([d for d in decoded if not hasattr(d, "reason")]):  # type: ignore[misc]
+            state = states.get(worker) or WorkerState(worker)
+            applied = processor.apply(state, items)  # type: ignore[arg-type]
+            states[worker] = applied.state
+            orjson.dumps(processor.record(applied.state).to_json())
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--workers", type=int, default=20_000)
+    ap.add_argument("--bootstrap")
+    ap.add_argument("--port", type=int, default=16090)
+    args = ap.parse_args()
+
+    broker = None
+    bootstrap = args.bootstrap
+    if not bootstrap:
+        from tests.helpers.kafka import ensure_single_broker
+
+        broker = ensure_single_broker(39092, REPO / ".cache/kafka/run/bench-39092")
+        bootstrap = broker.bootstrap
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    try:
+        env = dict(os.environ, VIGIL_KAFKA_BOOTSTRAP=bootstrap, VIGIL_TOPIC_PREFIX=prefix)
+        subprocess.run([VIGIL, "topics"], env=env, check=True, capture_output=True)
+        events = make_events(args.workers, args.events, seed=11)
+        t_produce = produce(bootstrap, prefix, events)
+        topics = [f"{prefix}{t}" for t in ("tasks", "quality", "payouts")]
+        t_raw = asyncio.run(raw_consume(bootstrap, topics, len(events)))
+        with tempfile.TemporaryDirectory() as tmp:
+            t_engine, rss = engine_run(bootstrap, prefix, len(events), Path(tmp), args.port)
+        t_core = core_only(events)
+    finally:
+        if broker is not None:
+            broker.stop()
+    n = len(events)
+    rows = [
+        ("raw aiokafka consumer + JSON decode (baseline)", n / t_raw, 1.0),
+        (
+            "vigil worker, full state (RocksDB, changelog, scores out)",
+            n / t_engine,
+            t_raw / t_engine,
+        ),
+        ("engine core without Kafka (decode, apply, record)", n / t_core, t_raw / t_core),
+    ]
+    print(
+        f"\n{n} events, {args.workers} workers, 8 partitions; "
+        f"producer wrote {n / t_produce:,.0f} ev/s\n"
+    )
+    print("| path | events/s | ratio to baseline |\n|---|---:|---:|")
+    for name, rate, ratio in rows:
+        print(f"| {name} | {rate:,.0f} | {ratio:.2f} |")
+    print(f"\nengine RSS at the end: {rss:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The local demo: a Kafka broker, the Vigil engine, and the simulated platform
+# feeding it at a gentle rate. Ctrl-C stops everything it started; run it again
+# at will (the same simulated events are idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEMO_DIR=${VIGIL_DEMO_DIR:-var/demo}
+PORT=${VIGIL_DEMO_KAFKA_PORT:-9092}
+WEB_PORT=${VIGIL_WEB_PORT:-6066}
+RATE=${VIGIL_DEMO_RATE:-300}
+WORKERS=${VIGIL_DEMO_WORKERS:-300}
+mkdir -p "$DEMO_DIR"
+export VIGIL_KAFKA_BOOTSTRAP="127.0.0.1:$PORT" VIGIL_WEB_PORT="$WEB_PORT" VIGIL_DATA_DIR="$DEMO_DIR/engine"
+VIGIL=.venv/bin/vigil
+pids=()
+
+say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
+cleanup() {
+    trap - INT TERM EXIT
+    say "stopping"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    bash deploy/kafka/kafka.sh stop --port "$PORT" >/dev/null || true
+    say "stopped; run 'make demo' again to restart (state is kept in $DEMO_DIR)"
+}
+trap cleanup INT TERM EXIT
+
+bash deploy/kafka/kafka.sh start --port "$PORT" --controller-port $((PORT + 1))
+$VIGIL topics
+
+say "starting the engine (log: $DEMO_DIR/engine.log)"
+$VIGIL worker >>"$DEMO_DIR/engine.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 90); do
+    curl -fs "http://127.0.0.1:$WEB_PORT/healthz" >/dev/null 2>&1 && break
+    kill -0 "${pids[0]}" 2>/dev/null || { tail -30 "$DEMO_DIR/engine.log"; exit 1; }
+    sleep 1
+done
+
+say "simulating $WORKERS workers at $RATE events/s (log: $DEMO_DIR/simulate.log)"
+$VIGIL simulate --seed 7 --workers "$WORKERS" --days 60 --out "$DEMO_DIR/sim" \
+    --kafka --rate "$RATE" >>"$DEMO_DIR/simulate.log" 2>&1 &
+pids+=($!)
+
+cat <<EOM
+
+  Vigil is running.
+    dashboard         http://127.0.0.1:$WEB_PORT/
+    a worker's trust  curl -s http://127.0.0.1:$WEB_PORT/workers/w-0001/trust
+    why               curl -s http://127.0.0.1:$WEB_PORT/workers/w-0001/explain
+    routing           curl -s -XPOST http://127.0.0.1:$WEB_PORT/rank -d '{"workers":["w-0001","w-0002","w-0003"]}'
+    metrics           curl -s http://127.0.0.1:$WEB_PORT/metrics | grep ^vigil_
+    scores on Kafka   topic vigil.scores at 127.0.0.1:$PORT
+  Press Ctrl-C to stop.
+
+EOM
+wait "${pids[0]}"

@@ -1,0 +1,84 @@
+"""The agent's batch path with a memory store and no broker (the pipeline is proven in integration/)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from config.settings import Settings
+from streams import metrics
+from streams.app import Engine
+from tests.helpers.events import MALFORMED, make_events
+
+# Faust and mode create event loops of their own (at import and on first table
+# access) that nothing closes; their sockets are reported at garbage collection.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@dataclass
+class FakeMessage:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float = 0.0
+
+
+@dataclass
+class FakeEvent:
+    message: FakeMessage
+    value: bytes
+
+
+def make_engine() -> Engine:
+    settings = Settings()
+    settings = replace(settings, engine=replace(settings.engine, state_cache_size=5))
+    return Engine(settings, store="memory://", clock=lambda: datetime(2026, 11, 20, tzinfo=UTC))
+
+
+def batch_of(messages: list[tuple[str, bytes]]) -> list[FakeEvent]:
+    return [FakeEvent(FakeMessage(f"vigil.{t}", 0, i), raw) for i, (t, raw) in enumerate(messages)]
+
+
+def test_batch_scores_workers_and_dead_letters_bad_input() -> None:
+    loop = asyncio.new_event_loop()  # Faust and mode pick up the current loop lazily
+    asyncio.set_event_loop(loop)
+    try:
+        run_batches(loop)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def run_batches(loop: asyncio.AbstractEventLoop) -> None:
+    engine = make_engine()
+    events = make_events(20, 400)
+    msgs = [(t, orjson.dumps(e)) for t, e in events]
+    bad = [(t, raw) for t, raw, _ in MALFORMED]
+    before = metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get()
+    pending: list[object] = []
+    engine.topics.scores.send_soon = lambda **kw: pending.append(("score", kw))  # type: ignore[method-assign]
+    engine.topics.deadletters.send_soon = lambda **kw: pending.append(("dl", kw))  # type: ignore[method-assign]
+    engine.workers.send_changelog = lambda *a, **kw: _FakeFut()  # type: ignore[method-assign]
+
+    loop.run_until_complete(engine.process_batch(batch_of(msgs[:200] + bad + msgs[200:])))
+    scores = {orjson.loads(kw["value"])["worker_id"] for kind, kw in pending if kind == "score"}  # type: ignore[index]
+    dls = [orjson.loads(kw["value"]) for kind, kw in pending if kind == "dl"]  # type: ignore[index]
+    assert scores == {e["worker_id"] for _, e in events}
+    assert sorted(d["reason"] for d in dls) == sorted(r for _, _, r in MALFORMED)
+    assert metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get() == before + 1
+
+    # Redelivery of the whole batch: nothing changes, records are re-emitted.
+    state_before = {w: engine.load_state(w) for w in scores}
+    pending.clear()
+    loop.run_until_complete(engine.process_batch(batch_of(msgs)))
+    assert {w: engine.load_state(w) for w in scores} == state_before
+    assert len([1 for kind, _ in pending if kind == "score"]) == len(scores)
+
+
+class _FakeFut:
+    class message:  # noqa: N801 - mimics FutureMessage.message
+        partition = 0
