@@ -83,16 +83,55 @@ class EngineConfig:
             )
 
 
+SCOPES = frozenset({"scores", "alerts", "admin"})
+
+
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
-    """The HTTP API of the engine."""
+    """The HTTP API of the engine.
+
+    ``tokens`` maps a bearer token to its scopes (``scores``, ``alerts``,
+    ``admin``); with none configured the API is open and binds loopback only.
+    """
 
     host: str = "127.0.0.1"
     port: int = 6066
+    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"VIGIL_WEB_PORT must be within 1..65535, got {self.port}")
+        for scopes in self.tokens.values():
+            unknown = scopes - SCOPES
+            if unknown:
+                raise ConfigError(
+                    f"VIGIL_API_TOKENS: unknown scope(s) {sorted(unknown)}, "
+                    f"expected {sorted(SCOPES)}"
+                )
+        if not self.tokens and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(
+                f"VIGIL_WEB_HOST={self.host} needs VIGIL_API_TOKENS: without tokens the API "
+                "listens on loopback only"
+            )
+
+
+def parse_tokens(raw: str) -> dict[str, frozenset[str]]:
+    """Parse ``token:scope,scope;token2:scope`` into a token -> scopes mapping.
+
+    Examples
+    --------
+    >>> parse_tokens("s3cret:scores,alerts;adm:admin")["s3cret"] == frozenset({"scores", "alerts"})
+    True
+    """
+    tokens: dict[str, frozenset[str]] = {}
+    for part in filter(None, (p.strip() for p in raw.split(";"))):
+        token, _, scopes = part.partition(":")
+        if len(token) < 8:
+            raise ConfigError("VIGIL_API_TOKENS: each token must be at least 8 characters")
+        tokens[token] = frozenset(s.strip() for s in scopes.split(",") if s.strip()) or frozenset(
+            {"scores"}
+        )
+    return tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +199,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     api = ApiConfig(
         host=str(_get(env, "VIGIL_WEB_HOST", str, "127.0.0.1")),
         port=int(_get(env, "VIGIL_WEB_PORT", int, 6066)),  # type: ignore[call-overload]
+        tokens=parse_tokens(env.get("VIGIL_API_TOKENS", "")),
     )
     return Settings(kafka=kafka, engine=engine, api=api, model=_model_from_env(env))
 

@@ -6,6 +6,7 @@ process is forwarded to that process, so any process answers for every worker.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,31 @@ def _at(request: Request) -> datetime | str:
         return exc.detail
 
 
+def _denied(view: View, request: Request, engine: Engine, scope: str | None) -> Response | None:
+    """Return a 401/403 response unless the request carries a token good for `scope`.
+
+    With no tokens configured the API is open (and bound to loopback). `scope`
+    None means any valid token; ``admin`` is good for every scope.
+    """
+    tokens = engine.settings.api.tokens
+    if not tokens:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    scopes = None
+    if scheme.lower() == "bearer":
+        for token, token_scopes in tokens.items():
+            if hmac.compare_digest(token.encode(), given.strip().encode()):
+                scopes = token_scopes
+    if scopes is None:
+        resp = view.json({"error": "a bearer token is required"}, status=401)
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="vigil"'
+        return resp
+    if scope is not None and scope not in scopes and "admin" not in scopes:
+        return view.json({"error": f"this token lacks the {scope!r} scope"}, status=403)
+    return None
+
+
 def register_routes(engine: Engine) -> None:
     """Add the contract's routes to the engine's Faust app."""
     app, table = engine.app, engine.workers
@@ -55,12 +81,16 @@ def register_routes(engine: Engine) -> None:
     @app.page("/readyz")
     class Readyz(View):
         async def get(self, request: Request) -> Response:
+            if denied := _denied(self, request, engine, None):
+                return denied
             ready = engine.is_ready()
             return self.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
+            if denied := _denied(self, request, engine, None):
+                return denied
             await engine.update_lag()
             return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -74,6 +104,8 @@ def register_routes(engine: Engine) -> None:
         @app.table_route(table=table, match_info="worker_id")
         async def get(self: View, request: Request, *args: Any, **kwargs: Any) -> Response:
             worker_id = str(kwargs["worker_id"])
+            if denied := _denied(self, request, engine, "scores"):
+                return denied
             at = _at(request)
             if isinstance(at, str):
                 return self.json({"error": at}, status=400)
@@ -87,6 +119,8 @@ def register_routes(engine: Engine) -> None:
         @app.table_route(table=table, match_info="worker_id")
         async def get(self: View, request: Request, *args: Any, **kwargs: Any) -> Response:
             worker_id = str(kwargs["worker_id"])
+            if denied := _denied(self, request, engine, "scores"):
+                return denied
             at = _at(request)
             if isinstance(at, str):
                 return self.json({"error": at}, status=400)
@@ -100,6 +134,8 @@ def register_routes(engine: Engine) -> None:
     @app.page("/rank")
     class Rank(View):
         async def post(self, request: Request) -> Response:
+            if denied := _denied(self, request, engine, "scores"):
+                return denied
             try:
                 body = orjson.loads(await request.read())
             except orjson.JSONDecodeError:

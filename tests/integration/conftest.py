@@ -50,6 +50,7 @@ class Stack:
     partitions: int = 8
     prefix: str = field(default_factory=lambda: f"it{uuid.uuid4().hex[:8]}.")
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    env_extra: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -62,6 +63,7 @@ class Stack:
                 "VIGIL_LOG_LEVEL": "INFO",
             }
         )
+        env.update(self.env_extra)
         env.update(extra)
         return env
 
@@ -166,13 +168,18 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: flo
     raise AssertionError(f"{url} did not answer in {timeout_s}s:\n{log.read_text()[-3000:]}")
 
 
-def http(method: str, url: str, body: object | None = None) -> tuple[int, object]:
+def http(
+    method: str, url: str, body: object | None = None, token: str | None = None
+) -> tuple[int, object]:
     data = None if body is None else orjson.dumps(body)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(  # noqa: S310 - loopback URL built by the test
         url,
         data=data,
         method=method,  # noqa: S310 - loopback
-        headers={"Content-Type": "application/json"},
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310

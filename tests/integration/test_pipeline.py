@@ -155,3 +155,24 @@ def test_engine_crash_loses_nothing_and_counts_nothing_twice(stack: Stack) -> No
     stack.start_engine("engine-a", 16069)
     expected = replay_scores(stack, valid)
     wait_for_scores(stack, expected)
+
+
+def test_bearer_tokens_and_scopes(stack: Stack) -> None:
+    valid, _ = build_input(n_workers=3, n_events=60, seed=4)
+    stack.create_topics()
+    stack.produce(valid)
+    stack.env_extra["VIGIL_API_TOKENS"] = (
+        "reader-token-1:scores;alerts-token-1:alerts;admin-token-1:admin"
+    )
+    stack.start_engine("engine-a", 16070)
+    base = "http://127.0.0.1:16070"
+    wait_until(lambda: len(stack.latest_scores()) == 3, 120, "scores")
+    assert http("GET", f"{base}/healthz")[0] == 200  # liveness needs no token
+    assert http("GET", f"{base}/workers/w-0/trust")[0] == 401
+    assert http("GET", f"{base}/workers/w-0/trust", token="wrong-token-xx")[0] == 401
+    assert http("GET", f"{base}/workers/w-0/trust", token="alerts-token-1")[0] == 403
+    assert http("GET", f"{base}/workers/w-0/trust", token="reader-token-1")[0] == 200
+    assert http("GET", f"{base}/workers/w-0/explain", token="admin-token-1")[0] == 200
+    assert http("POST", f"{base}/rank", {"workers": ["w-0"]})[0] == 401
+    assert http("GET", f"{base}/metrics")[0] == 401
+    assert http("GET", f"{base}/metrics", token="alerts-token-1")[0] == 200

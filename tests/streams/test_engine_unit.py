@@ -1,4 +1,7 @@
-"""The agent's batch path with a memory store and no broker (the pipeline is proven in integration/)."""
+"""The agent's batch path with a memory store and no broker.
+
+The pipeline itself is proven against a real broker in tests/integration/.
+"""
 
 from __future__ import annotations
 
