@@ -47,9 +47,9 @@ cat <<EOM
 
   Vigil is running.
     dashboard         http://127.0.0.1:$WEB_PORT/
-    a worker's trust  curl -s http://127.0.0.1:$WEB_PORT/workers/w-0001/trust
-    why               curl -s http://127.0.0.1:$WEB_PORT/workers/w-0001/explain
-    routing           curl -s -XPOST http://127.0.0.1:$WEB_PORT/rank -d '{"workers":["w-0001","w-0002","w-0003"]}'
+    a worker's trust  curl -s http://127.0.0.1:$WEB_PORT/workers/w-1/trust
+    why               curl -s http://127.0.0.1:$WEB_PORT/workers/w-1/explain
+    routing           curl -s -XPOST http://127.0.0.1:$WEB_PORT/rank -d '{"workers":["w-1","w-2","w-3"]}'
     metrics           curl -s http://127.0.0.1:$WEB_PORT/metrics | grep ^vigil_
     scores on Kafka   topic vigil.scores at 127.0.0.1:$PORT
   Press Ctrl-C to stop.
