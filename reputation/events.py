@@ -341,7 +341,12 @@ class TransferEvent:
 
 @dataclass(frozen=True, slots=True)
 class SanctionEntry:
-    """A sanctions-list entry from ``vigil.sanctions``; a later one for an address replaces it."""
+    """A sanctions-list entry from ``vigil.sanctions``; a later one for an address replaces it.
+
+    A delisting carries ``delisted=True`` with `listed_at` set to the delisting
+    time and `listed_since` to the original listing date, so the compacted topic
+    keeps both.
+    """
 
     address: Address
     program: str
@@ -349,6 +354,7 @@ class SanctionEntry:
     listed_at: datetime
     source: str
     delisted: bool
+    listed_since: datetime | None = None
 
     @property
     def event_id(self) -> str:
@@ -361,8 +367,8 @@ class SanctionEntry:
         return self.listed_at
 
     def to_json(self) -> dict[str, object]:
-        """Return the contract JSON object."""
-        return {
+        """Return the contract JSON object (plus ``listed_since`` when known)."""
+        out: dict[str, object] = {
             "address": self.address,
             "program": self.program,
             "entity": self.entity,
@@ -370,6 +376,9 @@ class SanctionEntry:
             "source": self.source,
             "delisted": self.delisted,
         }
+        if self.listed_since is not None:
+            out["listed_since"] = format_time(self.listed_since)
+        return out
 
 
 WorkerEvent: TypeAlias = TaskEvent | QualityEvent | PayoutEvent
@@ -555,6 +564,10 @@ def parse_sanction(obj: Mapping[str, object], *, now: datetime | None = None) ->
         listed_at=parse_time(_req(obj, "listed_at"), "listed_at", now),
         source=_str(obj, "source", 128),
         delisted=delisted,
+        listed_since=(
+            None if obj.get("listed_since") is None
+            else parse_time(obj["listed_since"], "listed_since", now)
+        ),
     )
 
 

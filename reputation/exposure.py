@@ -10,7 +10,7 @@ Every update is a join: the state after a set of transfers, payouts and list
 entries is the same whatever order they arrive in, and a redelivered one
 (same ``event_id``) changes nothing. Bounds: per address at most
 ``max_edges`` transfers per direction (the most recent ones), ``max_payouts``
-payouts and ``max_listings`` listing episodes, so state is O(1) per address;
+payouts and ``max_listings`` list events, so state is O(1) per address;
 a search visits at most ``max_visited`` addresses.
 
 A wallet is *linked* when a chain of at most ``max_hops`` transfers, all in one
@@ -42,7 +42,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, cast
 
-from reputation.errors import ConfigError, DeadLetterReason, InvalidEventError, ReputationError
+from reputation.errors import ConfigError, ReputationError
 from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent, format_time
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "Exposure",
     "ExposureModel",
     "Hop",
+    "ListEvent",
     "Listing",
     "Lookup",
     "MatchKind",
@@ -98,6 +99,22 @@ class Edge:
 
 
 @dataclass(frozen=True, slots=True)
+class ListEvent:
+    """One list change of an address: listed (or delisted) from `at` on."""
+
+    at: datetime
+    delisted: bool
+    program: str
+    entity: str
+    source: str
+
+    @property
+    def key(self) -> tuple[datetime, bool]:
+        """Time order; at equal times the delisting comes last and wins."""
+        return (self.at, self.delisted)
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """One listing episode: listed from `listed_at` until `delisted_at` (None: still listed)."""
 
@@ -128,14 +145,15 @@ class AddressState:
     """Everything exposure keeps about one address; the caller stores it.
 
     ``sent`` and ``received`` are sorted oldest first and hold at most
-    ``max_edges`` transfers each; ``counterparties`` holds the smallest 64-bit
+    ``max_edges`` transfers each; ``list_events`` holds the listings and
+    delistings seen, oldest first; ``counterparties`` holds the smallest 64-bit
     hashes of the distinct counterparties (a k-minimum-values sketch).
     """
 
     address: Address
     sent: tuple[Edge, ...] = ()
     received: tuple[Edge, ...] = ()
-    listings: tuple[Listing, ...] = ()
+    list_events: tuple[ListEvent, ...] = ()
     payouts: tuple[PayoutRef, ...] = ()
     counterparties: tuple[int, ...] = ()
 
@@ -317,7 +335,7 @@ class ExposureModel:
         Transfers kept per address and direction: the most recent ones. Memory
         is about 300 bytes per kept transfer, twice (sender and recipient).
     max_payouts, max_listings
-        Payouts (most recent) and listing episodes kept per address.
+        Payouts and listings/delistings kept per address (the most recent ones).
     hub_degree
         An address with more distinct counterparties than this (estimated to
         about 12 %) is a hub and is never a path's inner hop.
@@ -423,48 +441,55 @@ class ExposureModel:
         return replace(s, payouts=tuple(kept[-self.max_payouts :]))
 
     def add_listing(
-        self, s: AddressState, entry: SanctionEntry, *, delisted_at: datetime | None = None
+        self, s: AddressState, entry: SanctionEntry, *, listed_since: datetime | None = None
     ) -> AddressState:
-        """Return `s` with a list entry merged into its listing episodes.
+        """Return `s` with a sanctions entry merged into its list events.
 
-        Episodes are keyed by ``listed_at``. A delisting closes its episode at
-        `delisted_at` (the time the list stopped naming the address; taken from
-        ``entry.delisted_at`` when the entry has that field) and a later
-        listing entry never reopens it: the merge is a join, so any arrival
-        order gives the same episodes.
-
-        Raises
-        ------
-        InvalidEventError
-            ``MISSING_FIELD`` for a delisting without a delisting time.
+        An entry takes effect at its ``listed_at``: a listing from then on, or,
+        with ``delisted: true``, a delisting from then on (the convention of
+        ``vigil sanctions load`` and the simulator). A delisting may also say
+        since when the address had been listed (`listed_since`, or the
+        entry's ``listed_since`` field once `SanctionEntry` has one), which
+        keeps history when a compacted topic holds only the delisting. Events
+        form a set keyed by (time, kind), so any arrival order and any
+        redelivery give the same state.
         """
         if entry.address != s.address:
             return s
+        text = (entry.program, entry.entity, entry.source)
+        new = [ListEvent(entry.listed_at, entry.delisted, *text)]
         if entry.delisted:
-            if delisted_at is None:
-                delisted_at = cast(datetime | None, getattr(entry, "delisted_at", None))
-            if delisted_at is None:
-                raise InvalidEventError(
-                    DeadLetterReason.MISSING_FIELD, "delisted_at: is required when delisted is true"
-                )
-        new = Listing(
-            entry.listed_at,
-            delisted_at if entry.delisted else None,
-            entry.program,
-            entry.entity,
-            entry.source,
-        )
-        episodes = {x.listed_at: x for x in s.listings}
-        old = episodes.get(new.listed_at)
-        if old is not None:
-            ends = [d for d in (old.delisted_at, new.delisted_at) if d is not None]
-            text = max((old.program, old.entity, old.source), (new.program, new.entity, new.source))
-            new = Listing(new.listed_at, min(ends) if ends else None, *text)
-        if new == old:
-            return s
-        episodes[new.listed_at] = new
-        kept = sorted(episodes.values(), key=lambda x: x.listed_at)
-        return replace(s, listings=tuple(kept[-self.max_listings :]))
+            since = listed_since or cast(datetime | None, getattr(entry, "listed_since", None))
+            if since is not None and since < entry.listed_at:
+                new.append(ListEvent(since, False, *text))
+        events = {x.key: x for x in s.list_events}
+        for ev in new:
+            old = events.get(ev.key)
+            if old is not None and (old.program, old.entity, old.source) >= text:
+                continue  # the larger text wins, whatever the order
+            events[ev.key] = ev
+        kept = tuple(sorted(events.values(), key=lambda x: x.key)[-self.max_listings :])
+        return s if kept == s.list_events else replace(s, list_events=kept)
+
+    def episodes(self, s: AddressState | None) -> tuple[Listing, ...]:
+        """Return the listing episodes of an address, oldest first.
+
+        An episode opens at a listing that follows a delisting (or nothing)
+        and closes at the next delisting; a delisting of an address not
+        listed then changes nothing.
+        """
+        out: list[Listing] = []
+        start: ListEvent | None = None
+        last: ListEvent | None = None
+        for ev in () if s is None else s.list_events:
+            if not ev.delisted:
+                start, last = start or ev, ev
+            elif start is not None and last is not None:
+                out.append(Listing(start.at, ev.at, last.program, last.entity, last.source))
+                start = last = None
+        if start is not None and last is not None:
+            out.append(Listing(start.at, None, last.program, last.entity, last.source))
+        return tuple(out)
 
     # ----- reads ---------------------------------------------------------------------------
 
@@ -483,9 +508,7 @@ class ExposureModel:
 
     def listing_at(self, s: AddressState | None, at: datetime | None = None) -> Listing | None:
         """Return the listing in force at `at` (None: now, i.e. not delisted), if any."""
-        if s is None:
-            return None
-        for x in reversed(s.listings):
+        for x in reversed(self.episodes(s)):
             if (x.delisted_at is None) if at is None else x.in_force(at):
                 return x
         return None
@@ -588,7 +611,7 @@ class ExposureModel:
             truncated = truncated or reach.truncated
             for address in sorted(reach.labels):
                 state = lookup(address)
-                if state is not None and state.listings:
+                if state is not None and state.list_events:
                     for lab in reach.labels[address]:
                         found.append((lab, cast(Direction, direction), state))
         return found, truncated
@@ -650,13 +673,13 @@ class ExposureModel:
             ]
         ] = []
         state = lookup(wallet)
-        for x in () if state is None else state.listings:
+        for x in self.episodes(state):
             kind = 0 if x.in_force(t) else (2 if x.listed_at > t else -1)
             if kind >= 0:
                 options.append(((kind, 0, x.listed_at, (wallet,), ""), x, wallet, None))
         found, _ = self._candidates(lookup, wallet)
         for lab, direction, target in found:
-            for x in target.listings:
+            for x in self.episodes(target):
                 since = max(lab.time, x.listed_at)
                 end = x.delisted_at or _NEVER
                 if since >= end:
@@ -789,7 +812,9 @@ def exposure_state_to_record(s: AddressState) -> dict[str, object]:
         "address": s.address,
         "sent": [_edge_record(e) for e in s.sent],
         "received": [_edge_record(e) for e in s.received],
-        "listings": [_listing_json(x) for x in s.listings],
+        "list_events": [
+            [format_time(x.at), x.delisted, x.program, x.entity, x.source] for x in s.list_events
+        ],
         "payouts": [
             [p.event_id, p.worker_id, format_time(p.paid_at), p.asset, str(p.amount)]
             for p in s.payouts
@@ -804,18 +829,10 @@ def exposure_state_from_record(rec: Mapping[str, object]) -> AddressState:
         raise ReputationError(
             f"exposure state version must be {EXPOSURE_STATE_VERSION}, got {rec.get('v')!r}"
         )
-    listings = []
-    for x in cast(list[dict[str, object]], rec["listings"]):
-        end = x["delisted_at"]
-        listings.append(
-            Listing(
-                _time(x["listed_at"]),
-                None if end is None else _time(end),
-                cast(str, x["program"]),
-                cast(str, x["entity"]),
-                cast(str, x["source"]),
-            )
-        )
+    events = [
+        ListEvent(_time(x[0]), bool(x[1]), cast(str, x[2]), cast(str, x[3]), cast(str, x[4]))
+        for x in cast(list[list[object]], rec["list_events"])
+    ]
     payouts = [
         PayoutRef(
             cast(str, p[0]), cast(str, p[1]), _time(p[2]), cast(str, p[3]), Decimal(cast(str, p[4]))
@@ -826,7 +843,7 @@ def exposure_state_from_record(rec: Mapping[str, object]) -> AddressState:
         address=Address(cast(str, rec["address"])),
         sent=tuple(_edge_from(e) for e in cast(list[object], rec["sent"])),
         received=tuple(_edge_from(e) for e in cast(list[object], rec["received"])),
-        listings=tuple(listings),
+        list_events=tuple(events),
         payouts=tuple(payouts),
         counterparties=tuple(int(h) for h in cast(list[str], rec["counterparties"])),
     )

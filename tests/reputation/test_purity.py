@@ -8,10 +8,34 @@ from pathlib import Path
 import reputation
 
 ALLOWED_THIRD_PARTY = {"numpy", "Crypto"}  # Crypto: pycryptodome's Keccak, a pure hash
-FORBIDDEN = {"os", "io", "socket", "subprocess", "logging", "time", "random", "asyncio",
-             "pathlib", "shutil", "tempfile", "urllib", "http", "sqlite3", "threading",
-             "multiprocessing", "requests", "aiohttp", "faust", "kafka", "aiokafka", "web3",
-             "prometheus_client", "rocksdict", "orjson", "sys"}
+FORBIDDEN = {
+    "os",
+    "io",
+    "socket",
+    "subprocess",
+    "logging",
+    "time",
+    "random",
+    "asyncio",
+    "pathlib",
+    "shutil",
+    "tempfile",
+    "urllib",
+    "http",
+    "sqlite3",
+    "threading",
+    "multiprocessing",
+    "requests",
+    "aiohttp",
+    "faust",
+    "kafka",
+    "aiokafka",
+    "web3",
+    "prometheus_client",
+    "rocksdict",
+    "orjson",
+    "sys",
+}
 
 
 def test_reputation_imports_no_io() -> None:
@@ -27,8 +51,9 @@ def test_reputation_imports_no_io() -> None:
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                if top in FORBIDDEN or (top not in ALLOWED_THIRD_PARTY and top != "reputation"
-                                        and not _is_stdlib(top)):
+                if top in FORBIDDEN or (
+                    top not in ALLOWED_THIRD_PARTY and top != "reputation" and not _is_stdlib(top)
+                ):
                     offenders.append(f"{path.name}: {name}")
     assert not offenders, offenders
 

@@ -165,8 +165,9 @@ def test_long_honest_history_with_many_payers_is_trusted() -> None:
 def test_bad_worker_goes_to_review() -> None:
     events: list[WorkerEvent] = []
     for i in range(120):
-        events.append(task(i, day=i * 0.5, outcome="rejected" if i % 3 else "abandoned",
-                           payer=f"p-{i % 4}"))
+        events.append(
+            task(i, day=i * 0.5, outcome="rejected" if i % 3 else "abandoned", payer=f"p-{i % 4}")
+        )
         events.append(quality(i, day=i * 0.5 + 0.01, score=0.2))
     (s,) = run(events).values()
     r = assess(MODEL, s)
@@ -186,9 +187,12 @@ def test_bands_do_not_flap_on_noise_around_the_threshold() -> None:
         outcome = "accepted" if rnd.random() < 0.86 else "rejected"
         e = task(10_000 + i, day=day, outcome=outcome, payer=f"p-{i % 5}")
         s = apply_event(MODEL, s, "tasks", e)
-        s = apply_event(MODEL, s, "quality", quality(10_000 + i, day=day + 0.01,
-                                                    score=0.75 + 0.1 * rnd.random()))
+        s = apply_event(
+            MODEL,
+            s,
+            "quality",
+            quality(10_000 + i, day=day + 0.01, score=0.75 + 0.1 * rnd.random()),
+        )
         bands.append(assess(MODEL, s).band)
     changes = sum(1 for a, b in zip(bands, bands[1:], strict=False) if a != b)
     assert changes <= 2, bands
-
