@@ -1,310 +1,36 @@
-"""Sanctions exposure of wallets over a bounded, order-free transfer graph.
-
-State is one small `AddressState` per address (its recent transfers in each
-direction, its listing episodes, the payouts it received and a sketch of how
-many counterparties it has). The engine keeps it in a table keyed by address;
-replay keeps it in a dict. Searches read it through a ``lookup`` callable, so
-the same code runs over both.
-
-Every update is a join: the state after a set of transfers, payouts and list
-entries is the same whatever order they arrive in, and a redelivered one
-(same ``event_id``) changes nothing. Bounds: per address at most
-``max_edges`` transfers per direction (the most recent ones), ``max_payouts``
-payouts and ``max_listings`` list events, so state is O(1) per address;
-a search visits at most ``max_visited`` addresses.
-
-A wallet is *linked* when a chain of at most ``max_hops`` transfers, all in one
-direction, joins it to a listed address: its funds reached the listed address
-(``to_listed``) or the listed address's funds reached it (``from_listed``).
-Known service addresses (exchanges, bridges) and hubs (more than
-``hub_degree`` distinct counterparties, estimated with a k-minimum-values
-sketch) never sit *inside* such a path, as commercial tracing follows only
-unhosted wallets; service addresses also keep no edges of their own.
-Zero-value transfers are ignored: anyone can forge one from any address
-("address poisoning").
-
-Point in time: a path exists from the time of its latest hop (its
-``linked_at``); an address is listed from ``listed_at`` until ``delisted_at``.
-A payout at ``paid_at`` is a ``SANCTIONED_PAYOUT`` when its wallet was listed
-then, a ``SANCTIONED_LINKED_PAYOUT`` when it was linked then, and a
-``RETROACTIVE_MATCH`` when the wallet became listed or linked only later
-(while the listing was in force). A delisting ends alerts for payouts after
-it and keeps those before it.
-"""
+"""The exposure model: order-free updates of address state and bounded path searches."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from decimal import Decimal
-from enum import StrEnum
+from datetime import datetime
 from typing import Literal, cast
 
 from reputation.errors import ConfigError, ReputationError
-from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent, format_time
+from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent
+from reputation.exposure.graph import (
+    EPOCH,
+    NEVER,
+    AddressState,
+    Direction,
+    Edge,
+    Exposure,
+    Hop,
+    ListEvent,
+    Listing,
+    Lookup,
+    MatchKind,
+    Path,
+    PayoutMatch,
+    PayoutRef,
+    address_hash64,
+    edge_from_transfer,
+)
 
 __all__ = [
-    "EXPOSURE_STATE_VERSION",
-    "AddressState",
-    "Direction",
-    "Edge",
-    "Exposure",
     "ExposureModel",
-    "Hop",
-    "ListEvent",
-    "Listing",
-    "Lookup",
-    "MatchKind",
-    "Path",
-    "PayoutMatch",
-    "PayoutRef",
-    "edge_from_transfer",
-    "exposure_state_from_record",
-    "exposure_state_to_record",
 ]
-
-EXPOSURE_STATE_VERSION = 1
-Direction = Literal["to_listed", "from_listed"]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
-
-
-class MatchKind(StrEnum):
-    """Alert type of a payout that touches a listed address."""
-
-    SANCTIONED_PAYOUT = "SANCTIONED_PAYOUT"
-    SANCTIONED_LINKED_PAYOUT = "SANCTIONED_LINKED_PAYOUT"
-    RETROACTIVE_MATCH = "RETROACTIVE_MATCH"
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """One transfer of value, as kept in the state of its sender and its recipient."""
-
-    event_id: str
-    sender: Address
-    recipient: Address
-    token: str
-    amount: int
-    decimals: int
-    at: datetime
-    chain_id: int
-
-    @property
-    def key(self) -> tuple[datetime, str]:
-        """Recency order; ``event_id`` breaks ties, so the order is total."""
-        return (self.at, self.event_id)
-
-
-@dataclass(frozen=True, slots=True)
-class ListEvent:
-    """One list change of an address: listed (or delisted) from `at` on."""
-
-    at: datetime
-    delisted: bool
-    program: str
-    entity: str
-    source: str
-
-    @property
-    def key(self) -> tuple[datetime, bool]:
-        """Time order; at equal times the delisting comes last and wins."""
-        return (self.at, self.delisted)
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One listing episode: listed from `listed_at` until `delisted_at` (None: still listed)."""
-
-    listed_at: datetime
-    delisted_at: datetime | None
-    program: str
-    entity: str
-    source: str
-
-    def in_force(self, at: datetime) -> bool:
-        """Tell whether the listing applied at `at`."""
-        return self.listed_at <= at < (self.delisted_at or _NEVER)
-
-
-@dataclass(frozen=True, slots=True)
-class PayoutRef:
-    """A payout as remembered by the wallet that received it."""
-
-    event_id: str
-    worker_id: str
-    paid_at: datetime
-    asset: str
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class AddressState:
-    """Everything exposure keeps about one address; the caller stores it.
-
-    ``sent`` and ``received`` are sorted oldest first and hold at most
-    ``max_edges`` transfers each; ``list_events`` holds the listings and
-    delistings seen, oldest first; ``counterparties`` holds the smallest 64-bit
-    hashes of the distinct counterparties (a k-minimum-values sketch).
-    """
-
-    address: Address
-    sent: tuple[Edge, ...] = ()
-    received: tuple[Edge, ...] = ()
-    list_events: tuple[ListEvent, ...] = ()
-    payouts: tuple[PayoutRef, ...] = ()
-    counterparties: tuple[int, ...] = ()
-
-
-Lookup = Callable[[Address], AddressState | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """One hop of a path in the direction the value moved, with its earliest transfer."""
-
-    sender: Address
-    recipient: Address
-    event_id: str
-    token: str
-    amount: int
-    decimals: int
-    at: datetime
-    chain_id: int
-    transfers: int
-
-    def to_json(self) -> dict[str, object]:
-        """Return the JSON form used in alert evidence."""
-        return {
-            "from": self.sender,
-            "to": self.recipient,
-            "event_id": self.event_id,
-            "token": self.token,
-            "amount": str(self.amount),
-            "decimals": self.decimals,
-            "at": format_time(self.at),
-            "chain_id": self.chain_id,
-            "transfers": self.transfers,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Path:
-    """A chain of transfers between a wallet and a listed address.
-
-    `share` is the fraction of value that moved along it: of the wallet's
-    outflow that reached the listed address (``to_listed``) or of its inflow
-    that came from it (``from_listed``), pro rata per hop over the kept edges.
-    """
-
-    direction: Direction
-    wallet: Address
-    listed: Address
-    hops: tuple[Hop, ...]
-    linked_at: datetime
-    share: float
-
-    def to_json(self) -> dict[str, object]:
-        """Return the JSON form used in alert evidence."""
-        return {
-            "direction": self.direction,
-            "wallet": self.wallet,
-            "listed": self.listed,
-            "hops": [h.to_json() for h in self.hops],
-            "n_hops": len(self.hops),
-            "linked_at": format_time(self.linked_at),
-            "share": self.share,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Exposure:
-    """The answer to "is this wallet listed or linked?" at one time (or now)."""
-
-    address: Address
-    listed: bool
-    listing: Listing | None
-    linked: bool
-    path: Path | None
-    listed_at: datetime | None
-    barrier: bool
-    truncated: bool
-
-    def to_json(self) -> dict[str, object]:
-        """Return the JSON form of the exposure route."""
-        return {
-            "address": self.address,
-            "listed": self.listed,
-            "linked": self.linked,
-            "listing": None if self.listing is None else _listing_json(self.listing),
-            "path": None if self.path is None else self.path.to_json(),
-            "listed_at": None if self.listed_at is None else format_time(self.listed_at),
-            "service_or_hub": self.barrier,
-            "truncated": self.truncated,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PayoutMatch:
-    """A payout that touches a listed address, with the times that decide its kind.
-
-    `matched_at` is when the wallet became listed or linked (the later of the
-    listing and the path's last hop); a ``RETROACTIVE_MATCH`` has it after
-    `paid_at`. `path` is None for a payout straight to a listed address.
-    """
-
-    kind: MatchKind
-    payout_event_id: str
-    worker_id: str
-    wallet: Address
-    paid_at: datetime
-    listed_address: Address
-    listed_at: datetime
-    matched_at: datetime
-    program: str
-    entity: str
-    path: Path | None
-
-    def to_json(self) -> dict[str, object]:
-        """Return the JSON form used in alert evidence."""
-        return {
-            "kind": str(self.kind),
-            "payout_event_id": self.payout_event_id,
-            "worker_id": self.worker_id,
-            "wallet": self.wallet,
-            "paid_at": format_time(self.paid_at),
-            "listed_address": self.listed_address,
-            "listed_at": format_time(self.listed_at),
-            "matched_at": format_time(self.matched_at),
-            "program": self.program,
-            "entity": self.entity,
-            "path": None if self.path is None else self.path.to_json(),
-        }
-
-
-def edge_from_transfer(t: TransferEvent) -> Edge | None:
-    """Return the graph edge of a transfer, or None for a self- or zero-value transfer."""
-    if t.amount <= 0 or t.sender == t.recipient:
-        return None
-    return Edge(
-        t.event_id, t.sender, t.recipient, t.token, t.amount, t.decimals, t.block_time, t.chain_id
-    )
-
-
-def _hash64(address: str) -> int:
-    return int.from_bytes(hashlib.blake2b(address.encode(), digest_size=8).digest(), "big")
-
-
-def _listing_json(x: Listing) -> dict[str, object]:
-    return {
-        "listed_at": format_time(x.listed_at),
-        "delisted_at": None if x.delisted_at is None else format_time(x.delisted_at),
-        "program": x.program,
-        "entity": x.entity,
-        "source": x.source,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +142,7 @@ class ExposureModel:
         if edge.recipient == s.address:
             received = self._keep(received, edge)
         other = edge.recipient if edge.sender == s.address else edge.sender
-        sketch = self._sketch(s.counterparties, _hash64(other))
+        sketch = self._sketch(s.counterparties, address_hash64(other))
         if sent is s.sent and received is s.received and sketch is s.counterparties:
             return s
         return replace(s, sent=sent, received=received, counterparties=sketch)
@@ -521,9 +247,9 @@ class ExposureModel:
         A label at ``h`` hops is kept only if it is earlier than every label
         with fewer hops, so each address has at most `max_hops` labels.
         """
-        best: dict[Address, datetime] = {start: _EPOCH}
+        best: dict[Address, datetime] = {start: EPOCH}
         labels: dict[Address, list[_Label]] = {}
-        frontier: dict[Address, _Label] = {start: _Label(_EPOCH, (start,))}
+        frontier: dict[Address, _Label] = {start: _Label(EPOCH, (start,))}
         truncated = False
         for hop in range(1, max_hops + 1):
             new: dict[Address, _Label] = {}
@@ -681,7 +407,7 @@ class ExposureModel:
         for lab, direction, target in found:
             for x in self.episodes(target):
                 since = max(lab.time, x.listed_at)
-                end = x.delisted_at or _NEVER
+                end = x.delisted_at or NEVER
                 if since >= end:
                     continue  # delisted before the path existed: never linked
                 kind = 1 if since <= t < end else (2 if since > t else -1)
@@ -765,85 +491,3 @@ class ExposureModel:
 
 
 # ----- records ---------------------------------------------------------------------------
-
-
-def _edge_record(e: Edge) -> list[object]:
-    return [
-        e.event_id,
-        e.sender,
-        e.recipient,
-        e.token,
-        str(e.amount),
-        e.decimals,
-        format_time(e.at),
-        e.chain_id,
-    ]
-
-
-def _time(value: object) -> datetime:
-    return datetime.fromisoformat(cast(str, value).replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _edge_from(rec: object) -> Edge:
-    r = cast(list[object], rec)
-    return Edge(
-        cast(str, r[0]),
-        Address(cast(str, r[1])),
-        Address(cast(str, r[2])),
-        cast(str, r[3]),
-        int(cast(str, r[4])),
-        cast(int, r[5]),
-        _time(r[6]),
-        cast(int, r[7]),
-    )
-
-
-def exposure_state_to_record(s: AddressState) -> dict[str, object]:
-    """Return the versioned JSON-ready record of an address state.
-
-    Examples
-    --------
-    >>> s = AddressState(Address("0x" + "a" * 40), counterparties=(5, 9))
-    >>> exposure_state_from_record(exposure_state_to_record(s)) == s
-    True
-    """
-    return {
-        "v": EXPOSURE_STATE_VERSION,
-        "address": s.address,
-        "sent": [_edge_record(e) for e in s.sent],
-        "received": [_edge_record(e) for e in s.received],
-        "list_events": [
-            [format_time(x.at), x.delisted, x.program, x.entity, x.source] for x in s.list_events
-        ],
-        "payouts": [
-            [p.event_id, p.worker_id, format_time(p.paid_at), p.asset, str(p.amount)]
-            for p in s.payouts
-        ],
-        "counterparties": [str(h) for h in s.counterparties],
-    }
-
-
-def exposure_state_from_record(rec: Mapping[str, object]) -> AddressState:
-    """Return the address state of a record written by `exposure_state_to_record`."""
-    if rec.get("v") != EXPOSURE_STATE_VERSION:
-        raise ReputationError(
-            f"exposure state version must be {EXPOSURE_STATE_VERSION}, got {rec.get('v')!r}"
-        )
-    events = [
-        ListEvent(_time(x[0]), bool(x[1]), cast(str, x[2]), cast(str, x[3]), cast(str, x[4]))
-        for x in cast(list[list[object]], rec["list_events"])
-    ]
-    payouts = [
-        PayoutRef(
-            cast(str, p[0]), cast(str, p[1]), _time(p[2]), cast(str, p[3]), Decimal(cast(str, p[4]))
-        )
-        for p in cast(list[list[object]], rec["payouts"])
-    ]
-    return AddressState(
-        address=Address(cast(str, rec["address"])),
-        sent=tuple(_edge_from(e) for e in cast(list[object], rec["sent"])),
-        received=tuple(_edge_from(e) for e in cast(list[object], rec["received"])),
-        list_events=tuple(events),
-        payouts=tuple(payouts),
-        counterparties=tuple(int(h) for h in cast(list[str], rec["counterparties"])),
-    )

@@ -1,0 +1,74 @@
+"""Sanctions exposure of wallets over a bounded, order-free transfer graph.
+
+State is one small `AddressState` per address (its recent transfers in each
+direction, its listing episodes, the payouts it received and a sketch of how
+many counterparties it has). The engine keeps it in a table keyed by address;
+replay keeps it in a dict. Searches read it through a ``lookup`` callable, so
+the same code runs over both.
+
+Every update is a join: the state after a set of transfers, payouts and list
+entries is the same whatever order they arrive in, and a redelivered one
+(same ``event_id``) changes nothing. Bounds: per address at most
+``max_edges`` transfers per direction (the most recent ones), ``max_payouts``
+payouts and ``max_listings`` list events, so state is O(1) per address;
+a search visits at most ``max_visited`` addresses.
+
+A wallet is *linked* when a chain of at most ``max_hops`` transfers, all in one
+direction, joins it to a listed address: its funds reached the listed address
+(``to_listed``) or the listed address's funds reached it (``from_listed``).
+Known service addresses (exchanges, bridges) and hubs (more than
+``hub_degree`` distinct counterparties, estimated with a k-minimum-values
+sketch) never sit *inside* such a path, as commercial tracing follows only
+unhosted wallets; service addresses also keep no edges of their own.
+Zero-value transfers are ignored: anyone can forge one from any address
+("address poisoning").
+
+Point in time: a path exists from the time of its latest hop (its
+``linked_at``); an address is listed from ``listed_at`` until ``delisted_at``.
+A payout at ``paid_at`` is a ``SANCTIONED_PAYOUT`` when its wallet was listed
+then, a ``SANCTIONED_LINKED_PAYOUT`` when it was linked then, and a
+``RETROACTIVE_MATCH`` when the wallet became listed or linked only later
+(while the listing was in force). A delisting ends alerts for payouts after
+it and keeps those before it.
+"""
+
+from __future__ import annotations
+
+from reputation.exposure.codec import exposure_state_from_record, exposure_state_to_record
+from reputation.exposure.graph import (
+    EXPOSURE_STATE_VERSION,
+    AddressState,
+    Direction,
+    Edge,
+    Exposure,
+    Hop,
+    ListEvent,
+    Listing,
+    Lookup,
+    MatchKind,
+    Path,
+    PayoutMatch,
+    PayoutRef,
+    edge_from_transfer,
+)
+from reputation.exposure.search import ExposureModel
+
+__all__ = [
+    "EXPOSURE_STATE_VERSION",
+    "AddressState",
+    "Direction",
+    "Edge",
+    "Exposure",
+    "ExposureModel",
+    "Hop",
+    "ListEvent",
+    "Listing",
+    "Lookup",
+    "MatchKind",
+    "Path",
+    "PayoutMatch",
+    "PayoutRef",
+    "edge_from_transfer",
+    "exposure_state_from_record",
+    "exposure_state_to_record",
+]
