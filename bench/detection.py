@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -347,8 +348,11 @@ def replay(vigil: str, run_dir: Path, scores: Path, alerts: Path) -> float:
         now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "--quiet",
     ]
+    # The platform's operator knows the exchanges' hot wallets: configure them as services.
+    env = dict(os.environ)
+    env["VIGIL_SERVICE_ADDRESSES"] = ",".join(truth.get("service_addresses", {}).values())
     began = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     took = time.perf_counter() - began
     if done.returncode != 0:
         sys.exit(f"vigil replay failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")

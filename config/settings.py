@@ -11,8 +11,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from reputation.errors import ConfigError
+from reputation.errors import ConfigError, InvalidEventError
+from reputation.events import parse_address
+from reputation.exposure.search import ExposureModel
+from reputation.links import LinkModel
 from reputation.model import TrustModel
 
 __all__ = [
@@ -27,6 +31,10 @@ __all__ = [
 INPUT_TOPICS = ("tasks", "quality", "payouts", "transfers", "sanctions")
 OUTPUT_TOPICS = ("scores", "alerts", "deadletters")
 COMPACTED_TOPICS = frozenset({"scores", "sanctions"})
+#: The engine's own topics: alert-status commands (keyed by worker, co-partitioned with
+#: the inputs) and the wallet side's single-partition stream of facts.
+INTERNAL_TOPICS = ("alert-status", "links")
+SINGLE_PARTITION_TOPICS = frozenset({"links"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +150,8 @@ class Settings:
     engine: EngineConfig = field(default_factory=EngineConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     model: TrustModel = field(default_factory=TrustModel)
+    exposure: ExposureModel = field(default_factory=ExposureModel)
+    links: LinkModel = field(default_factory=LinkModel)
 
 
 def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -162,6 +172,32 @@ def _model_from_env(env: Mapping[str, str]) -> TrustModel:
             kind = type(f.default)
             overrides[f.name] = _get(env, name, kind, f.default)
     return TrustModel(**overrides)  # type: ignore[arg-type]  # values cast per field type above
+
+
+def parse_services(raw: str) -> frozenset[str]:
+    """Parse comma- or whitespace-separated service addresses (exchanges, bridges).
+
+    Examples
+    --------
+    >>> sorted(parse_services("0x" + "A" * 40 + ", 0x" + "b" * 40))[0] == "0x" + "a" * 40
+    True
+    """
+    out: set[str] = set()
+    for part in raw.replace(",", " ").split():
+        try:
+            out.add(parse_address(part.lower(), "VIGIL_SERVICE_ADDRESSES"))
+        except InvalidEventError as exc:
+            raise ConfigError(f"VIGIL_SERVICE_ADDRESSES: {exc.detail}") from None
+    return frozenset(out)
+
+
+def _dataclass_from_env(cls: type, env: Mapping[str, str], prefix: str, **fixed: object) -> Any:
+    overrides: dict[str, object] = dict(fixed)
+    for f in dataclasses.fields(cls):
+        name = f"{prefix}{f.name.upper()}"
+        if name in env and f.name not in fixed and isinstance(f.default, int | float):
+            overrides[f.name] = _get(env, name, type(f.default), f.default)
+    return cls(**overrides)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -201,7 +237,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         port=int(_get(env, "VIGIL_WEB_PORT", int, 6066)),  # type: ignore[call-overload]
         tokens=parse_tokens(env.get("VIGIL_API_TOKENS", "")),
     )
-    return Settings(kafka=kafka, engine=engine, api=api, model=_model_from_env(env))
+    services = parse_services(env.get("VIGIL_SERVICE_ADDRESSES", ""))
+    return Settings(
+        kafka=kafka,
+        engine=engine,
+        api=api,
+        model=_model_from_env(env),
+        exposure=_dataclass_from_env(ExposureModel, env, "VIGIL_EXPOSURE_", services=services),
+        links=_dataclass_from_env(LinkModel, env, "VIGIL_LINKS_"),
+    )
 
 
 def load_settings_from_environ() -> Settings:

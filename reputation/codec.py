@@ -16,7 +16,9 @@ from reputation.state import WorkerState
 
 __all__ = ["STATE_VERSION", "UnknownRecordVersionError", "state_from_record", "state_to_record"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: Versions this build reads (v1 had ``flags`` and no alert ids or devices).
+_READABLE = (1, 2)
 
 
 class UnknownRecordVersionError(ReputationError):
@@ -34,7 +36,7 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
     --------
     >>> rec = state_to_record(WorkerState("w-1"))
     >>> rec["v"], state_from_record(rec) == WorkerState("w-1")
-    (1, True)
+    (2, True)
     """
     return {
         "v": STATE_VERSION,
@@ -54,7 +56,8 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
         "paid": {k: str(v) for k, v in sorted(s.paid.items())},
         "wallets": dict(sorted(s.wallets.items())),
         "applied": sorted(s.applied),
-        "flags": sorted(s.flags),
+        "open_alerts": dict(sorted(s.open_alerts.items())),
+        "devices": dict(sorted(s.devices.items())),
     }
 
 
@@ -69,10 +72,15 @@ def _opt_float(value: object) -> float | None:
 
 def state_from_record(rec: Mapping[str, object]) -> WorkerState:
     """Return the worker state of a record written by `state_to_record`."""
-    if rec.get("v") != STATE_VERSION:
+    version = rec.get("v")
+    if version not in _READABLE:
         raise UnknownRecordVersionError(
-            f"worker state version must be {STATE_VERSION}, got {rec.get('v')!r}"
+            f"worker state version must be one of {_READABLE}, got {version!r}"
         )
+    if version == 1:  # open alert types without ids: keep them open under their type
+        open_alerts = {f"v1:{t}": t for t in cast(list[str], rec.get("flags", []))}
+    else:
+        open_alerts = dict(cast(dict[str, str], rec["open_alerts"]))
     outcomes = cast(list[int], rec["outcomes"])
     return WorkerState(
         worker_id=cast(str, rec["worker_id"]),
@@ -91,5 +99,6 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
         paid={k: Decimal(v) for k, v in cast(dict[str, str], rec["paid"]).items()},
         wallets=dict(cast(dict[str, int], rec["wallets"])),
         applied=frozenset(cast(list[int], rec["applied"])),
-        flags=frozenset(cast(list[str], rec["flags"])),
+        open_alerts=open_alerts,
+        devices={k: float(v) for k, v in cast(dict[str, float], rec.get("devices", {})).items()},
     )

@@ -15,13 +15,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from reputation.events import PayoutEvent, QualityEvent, TaskEvent, WorkerEvent
 from reputation.model import OUTCOME_CREDIT, TrustModel, payout_weight
 
-__all__ = ["Pair", "WorkerState", "apply_event", "apply_events", "event_key"]
+__all__ = [
+    "MAX_DEVICES",
+    "Folded",
+    "Pair",
+    "WorkerState",
+    "apply_event",
+    "apply_events",
+    "event_key",
+    "fold_events",
+    "set_alert",
+]
+
+#: Devices remembered per worker (the earliest seen), for shared-device checks.
+MAX_DEVICES = 16
 
 Pair = tuple[float, float]  # (short half-life, long half-life)
 _ZERO: Pair = (0.0, 0.0)
@@ -44,8 +57,10 @@ def event_key(kind: str, event_id: str) -> int:
 class WorkerState:
     """Everything Vigil knows about one worker; the caller stores it.
 
-    Times are seconds since the Unix epoch (event time). ``flags`` holds the open
-    alert types that bear on the band (filled by the alert machinery).
+    Times are seconds since the Unix epoch (event time). ``open_alerts`` maps the
+    id of every open alert on the worker to its type (`flags` are those types; they
+    bear on the band); ``devices`` holds the first time each device was seen (the
+    `MAX_DEVICES` earliest).
     """
 
     worker_id: str
@@ -64,12 +79,18 @@ class WorkerState:
     paid: Mapping[str, Decimal] = field(default_factory=dict)
     wallets: Mapping[str, int] = field(default_factory=dict)
     applied: frozenset[int] = frozenset()
-    flags: frozenset[str] = frozenset()
+    open_alerts: Mapping[str, str] = field(default_factory=dict)
+    devices: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def n_tasks(self) -> int:
         """Number of task completions applied."""
         return sum(self.outcomes)
+
+    @property
+    def flags(self) -> frozenset[str]:
+        """The types of the open alerts."""
+        return frozenset(self.open_alerts.values())
 
 
 class _Builder:
@@ -92,7 +113,9 @@ class _Builder:
         "paid",
         "wallets",
         "applied",
-        "flags",
+        "open_alerts",
+        "devices",
+        "new_devices",
     )
 
     def __init__(self, s: WorkerState) -> None:
@@ -108,7 +131,9 @@ class _Builder:
         self.paid = dict(s.paid)
         self.wallets = dict(s.wallets)
         self.applied = set(s.applied)
-        self.flags = s.flags
+        self.open_alerts = s.open_alerts
+        self.devices = dict(s.devices)
+        self.new_devices: list[tuple[str, float, str]] = []
 
     def freeze(self) -> WorkerState:
         o = self.outcomes
@@ -129,7 +154,8 @@ class _Builder:
             paid=self.paid,
             wallets=self.wallets,
             applied=frozenset(self.applied),
-            flags=self.flags,
+            open_alerts=self.open_alerts,
+            devices=self.devices,
         )
 
     def rescale(self, t: float, h_short: float, h_long: float) -> None:
@@ -169,6 +195,8 @@ class _Builder:
             self.attempts[0] += d0
             self.attempts[1] += d1
             self.payers.add(e.payer_id)
+            if e.context is not None and e.context.device_id is not None:
+                self._see_device(e.context.device_id, t, e.event_id)
         elif isinstance(e, QualityEvent):
             self.n_quality += 1
             self.q_sum[0] += e.weight * e.score * d0
@@ -178,6 +206,17 @@ class _Builder:
         else:
             self._add_payout(e, d0)
         return True
+
+    def _see_device(self, device: str, t: float, event_id: str) -> None:
+        first = self.devices.get(device)
+        if first is not None and first <= t:
+            return
+        self.devices[device] = t
+        if len(self.devices) > MAX_DEVICES:  # keep the earliest: the same whatever the order
+            for old in sorted(self.devices, key=lambda d: (self.devices[d], d))[MAX_DEVICES:]:
+                del self.devices[old]
+        if device in self.devices:
+            self.new_devices.append((device, t, event_id))
 
     def _add_payout(self, e: PayoutEvent, d0: float) -> None:
         self.n_payouts += 1
@@ -206,9 +245,56 @@ def apply_events(
     >>> new, s.n_quality
     ([True, False], 1)
     """
+    folded = fold_events(model, s, items)
+    return folded.state, folded.new
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """What folding a batch of a worker's events did.
+
+    ``new`` says per item whether it was applied (False: seen before);
+    ``devices`` lists the devices seen for the first time, as
+    ``(device_id, first_seen, event_id)``.
+    """
+
+    state: WorkerState
+    new: list[bool]
+    devices: tuple[tuple[str, float, str], ...] = ()
+
+
+def fold_events(
+    model: TrustModel, s: WorkerState, items: Iterable[tuple[str, WorkerEvent]]
+) -> Folded:
+    """Fold a batch of one worker's events into `s` (see `apply_events`), saying what changed."""
     builder = _Builder(s)
     new = [builder.add(model, kind, e) for kind, e in items]
-    return (builder.freeze() if any(new) else s), new
+    if not any(new):
+        return Folded(s, new)
+    state = builder.freeze()
+    seen = tuple(x for x in builder.new_devices if state.devices.get(x[0]) == x[1])
+    return Folded(state, new, seen)
+
+
+def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> WorkerState:
+    """Return `s` with an alert opened or closed on it (idempotent).
+
+    Examples
+    --------
+    >>> s = set_alert(WorkerState("w"), "a1", "SHARED_WALLET", True)
+    >>> s.flags, set_alert(s, "a1", "SHARED_WALLET", True) is s
+    (frozenset({'SHARED_WALLET'}), True)
+    >>> set_alert(s, "a1", "SHARED_WALLET", False).flags
+    frozenset()
+    """
+    if (alert_id in s.open_alerts) == is_open:
+        return s
+    alerts = dict(s.open_alerts)
+    if is_open:
+        alerts[alert_id] = alert_type
+    else:
+        del alerts[alert_id]
+    return replace(s, open_alerts=alerts)
 
 
 def apply_event(model: TrustModel, s: WorkerState, kind: str, e: WorkerEvent) -> WorkerState:

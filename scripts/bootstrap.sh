@@ -34,6 +34,7 @@ else
 fi
 
 bash deploy/kafka/kafka.sh install
+bash deploy/ops.sh install
 if [ -f deploy/chain/chain.sh ]; then
     bash deploy/chain/chain.sh install
 fi

@@ -28,11 +28,25 @@ import orjson
 from faust.streams import _current_event  # see event_scope: the documented way round issue 497
 
 from config.settings import Settings
+from reputation.alerts import Alert, AlertStatus
 from reputation.codec import state_from_record, state_to_record
-from reputation.events import PayoutEvent, QualityEvent, TaskEvent
+from reputation.events import (
+    PayoutEvent,
+    QualityEvent,
+    SanctionEntry,
+    TaskEvent,
+    TransferEvent,
+    parse_payout,
+    parse_sanction,
+    parse_transfer,
+)
 from reputation.state import WorkerState
 from streams import metrics
+from streams.alertlog import AlertLog
+from streams.links import LinkProcessor, parse_sighting
+from streams.linkstore import TableLinkStore
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
+from streams.replay import link_fact
 from streams.topics import Topics
 
 __all__ = ["Engine", "event_scope"]
@@ -99,6 +113,27 @@ class Engine:
                 "max_write_buffer_number": 2,
             },
         )
+        one = {
+            "driver": "rocksdict",
+            "block_cache_size": cache // 4,
+            "write_buffer_size": 8 * 1024 * 1024,
+            "max_write_buffer_number": 2,
+        }
+        # The wallet side: one partition, like {prefix}links (see streams.linkstore).
+        self.addresses = self.app.Table(
+            "addresses", key_type=bytes, value_type=bytes, partitions=1, options=one
+        )
+        self.devices = self.app.Table(
+            "devices", key_type=bytes, value_type=bytes, partitions=1, options=one
+        )
+        self.raised = self.app.Table(
+            "raised-alerts", key_type=bytes, value_type=bytes, partitions=1, options=one
+        )
+        self.link_store = TableLinkStore(
+            self.addresses, self.devices, self.raised, engine.state_cache_size
+        )
+        self.links = LinkProcessor(settings.exposure, settings.links, self.link_store)
+        self.alert_log = AlertLog(settings)
         self._bands: dict[str, str] = {}
         # Decoded states of the workers this process owns, so a busy worker is not
         # decoded from RocksDB on every batch. Only this agent writes the table, so
@@ -108,17 +143,24 @@ class Engine:
         self._cache_max = engine.state_cache_size
         states = self._cache
 
+        link_store = self.link_store
+
         async def on_rebalance(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
             states.clear()
+            link_store.clear_cache()
 
         # mode types receivers as returning "Awaitable[None] | None", which mypy does
         # not match against an async def's Coroutine inside that union.
         self.app.on_partitions_revoked.connect(on_rebalance)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(on_rebalance)  # type: ignore[arg-type]
         self.app.agent(self.topics.worker_inputs, name="score_workers")(self._score_workers)
-        from streams.web import register_routes  # the web layer needs the engine's tables
+        self.app.agent(self.topics.chain_inputs, name="route_chain")(self._route_chain)
+        self.app.agent(self.topics.links, name="link_wallets")(self._link_wallets)
+        self.app.task(self.alert_log.run)
+        from streams.web import register_alert_routes, register_routes  # needs the tables
 
         register_routes(self)
+        register_alert_routes(self)
 
     async def _score_workers(self, stream: Any) -> None:
         engine = self.settings.engine
@@ -129,6 +171,7 @@ class Engine:
         """Decode, apply and emit one batch of Faust events."""
         started = time.perf_counter()
         groups: dict[str, list[Decoded]] = {}
+        raws: dict[str, bytes] = {}
         anchors: dict[str, Any] = {}
         timestamps: dict[str, float] = {}
         for ev in batch:
@@ -138,19 +181,28 @@ class Engine:
                 await self.send_dead_letter(result)
                 continue
             event = result.event
-            if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent):
+            if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent | AlertStatus):
                 metrics.events(result.kind, "ignored").inc()
                 continue
             groups.setdefault(event.worker_id, []).append(result)
             anchors[event.worker_id] = ev
             timestamps.setdefault(event.worker_id, msg.timestamp)
+            if isinstance(event, PayoutEvent):
+                raws[event.event_id] = ev.value
         for worker_id, items in groups.items():
-            await self._score_worker(worker_id, items, anchors[worker_id], timestamps[worker_id])
+            await self._score_worker(
+                worker_id, items, anchors[worker_id], timestamps[worker_id], raws
+            )
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def _score_worker(
-        self, worker_id: str, items: list[Decoded], anchor: Any, first_ts: float
+        self,
+        worker_id: str,
+        items: list[Decoded],
+        anchor: Any,
+        first_ts: float,
+        raws: dict[str, bytes],
     ) -> None:
         key = worker_id.encode()
         with event_scope(anchor):
@@ -163,6 +215,16 @@ class Engine:
             metrics.events(kind, "applied").inc(n)
         for kind, n in applied.duplicates.items():
             metrics.events(kind, "duplicate").inc(n)
+        for alert in applied.alerts:
+            self.send_alert(alert)
+        # The wallet side sees each newly applied payout and each first device sighting.
+        for payout in applied.payouts:
+            raw = raws.get(payout.event_id) or orjson.dumps({})
+            self.topics.links.send_soon(value=b'{"kind":"payouts","event":' + raw + b"}")
+        for sighting in applied.devices:
+            self.topics.links.send_soon(
+                value=orjson.dumps({"kind": "devices", "event": sighting.to_json()})
+            )
         # A redelivered batch re-emits the record: the first delivery may have
         # crashed between the table write and this send.
         if applied.changed or applied.duplicates:
@@ -175,6 +237,72 @@ class Engine:
             self._count_band(worker_id, record.band)
             if first_ts:
                 metrics.EVENT_LATENCY.observe(max(0.0, time.time() - first_ts))
+
+    def send_alert(self, alert: Alert) -> None:
+        """Publish an alert on ``vigil.alerts`` and count it."""
+        self.topics.alerts.send_soon(key=alert.key.encode(), value=orjson.dumps(alert.to_json()))
+        metrics.ALERTS.labels(alert.kind, alert.type, alert.severity).inc()
+        log.info(
+            "alert %s %s (%s) worker=%s wallet=%s",
+            alert.type,
+            alert.alert_id,
+            alert.severity,
+            alert.worker_id,
+            alert.wallet,
+        )
+
+    async def _route_chain(self, stream: Any) -> None:
+        """Validate transfers and sanctions entries and hand them to the wallet side."""
+        async for ev in stream.events():
+            msg = ev.message
+            result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
+            if isinstance(result, DeadLetter):
+                await self.send_dead_letter(result)
+                continue
+            metrics.events(result.kind, "routed").inc()
+            self.topics.links.send_soon(
+                value=b'{"kind":"' + result.kind.encode() + b'","event":' + ev.value + b"}"
+            )
+
+    async def _link_wallets(self, stream: Any) -> None:
+        """Run the wallet side: payouts, transfers, sanctions entries and device sightings."""
+        async for ev in stream.events():
+            started = time.perf_counter()
+            try:
+                wrapper = orjson.loads(ev.value)
+                kind, obj = wrapper["kind"], wrapper["event"]
+                fact: Any
+                if kind == "payouts":
+                    fact = parse_payout(obj)
+                elif kind == "transfers":
+                    fact = parse_transfer(obj)
+                elif kind == "sanctions":
+                    fact = parse_sanction(obj)
+                else:
+                    fact = parse_sighting(obj)
+            except (ValueError, KeyError, TypeError) as exc:
+                # Only the engine writes this topic, after validation: a failure here is a bug.
+                log.error(
+                    "links[%s]@%s: cannot read %r: %s",
+                    ev.message.partition,
+                    ev.message.offset,
+                    ev.value[:200],
+                    exc,
+                )
+                metrics.events("links", "error").inc()
+                continue
+            for alert in link_fact(self.links, fact):
+                self.send_alert(alert)
+                if alert.worker_id is not None:
+                    status = AlertStatus(
+                        alert.alert_id, alert.worker_id, alert.type, "open", alert.detected_at
+                    )
+                    self.topics.alert_status.send_soon(
+                        key=alert.worker_id.encode(), value=orjson.dumps(status.to_json())
+                    )
+            metrics.LINK_SECONDS.observe(time.perf_counter() - started)
+            if isinstance(fact, TransferEvent | SanctionEntry):
+                metrics.events(kind, "applied").inc()
 
     def _remember(self, worker_id: str, state: WorkerState) -> None:
         cache = self._cache

@@ -126,7 +126,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     result = replay_files(settings, args.files, clock=lambda: now, progress=not args.quiet)
     processor_records = (_record(settings, state) for _, state in sorted(result.states.items()))
     n_scores = write_jsonl(args.scores, processor_records)
-    n_alerts = write_jsonl(args.alerts, [])
+    n_alerts = write_jsonl(args.alerts, (a.to_json() for a in result.alerts))
     if args.deadletters:
         write_jsonl(args.deadletters, (d.to_json() for d in result.dead_letters))
     print(

@@ -10,6 +10,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "events",
+    "ALERTS",
+    "LINK_SECONDS",
     "BATCH_SECONDS",
     "BATCH_SIZE",
     "CONSUMER_LAG",
@@ -61,6 +63,15 @@ WORKERS_BY_BAND = Gauge(
     ["band"],
 )
 
+
+ALERTS = Counter(
+    "vigil_alerts_total", "Alerts raised, by kind, type and severity.", ["kind", "type", "severity"]
+)
+LINK_SECONDS = Histogram(
+    "vigil_link_seconds",
+    "Time the wallet side spends on one payout, transfer, list entry or device sighting.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 
 _EVENT_CHILDREN: dict[tuple[str, str], Counter] = {}
 

@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
 
 from config.settings import Settings
+from reputation.alerts import Alert, AlertStatus, parse_alert_status
 from reputation.assess import TrustRecord, assess
-from reputation.errors import InvalidEventError
+from reputation.errors import DeadLetterReason, InvalidEventError
 from reputation.events import Event, PayoutEvent, QualityEvent, TaskEvent, WorkerEvent, decode_event
-from reputation.state import WorkerState, apply_events
+from reputation.state import WorkerState, fold_events, set_alert
+from streams.links import DeviceSighting
 
-__all__ = ["Applied", "Clock", "DeadLetter", "Decoded", "Processor", "system_clock"]
+__all__ = [
+    "ALERT_STATUS",
+    "Applied",
+    "Clock",
+    "DeadLetter",
+    "Decoded",
+    "Processor",
+    "system_clock",
+]
+
+#: Short name of the internal topic of alert-status commands (keyed by worker id).
+ALERT_STATUS = "alert-status"
 
 Clock = Callable[[], datetime]
 _PAYLOAD_PREVIEW = 4096
@@ -62,7 +75,7 @@ class Decoded:
     """A valid event with the short name of the topic it came from."""
 
     kind: str
-    event: Event
+    event: Event | AlertStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +85,15 @@ class Applied:
     state: WorkerState
     applied: dict[str, int]
     duplicates: dict[str, int]
+    payouts: list[PayoutEvent] = field(default_factory=list)
+    devices: list[DeviceSighting] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    statuses: int = 0
 
     @property
     def changed(self) -> bool:
-        """Whether any event changed the state."""
-        return bool(self.applied)
+        """Whether any event or alert-status command changed the state."""
+        return bool(self.applied) or self.statuses > 0
 
 
 class Processor:
@@ -98,6 +115,8 @@ class Processor:
         """Decode one message; an invalid one comes back as a `DeadLetter`."""
         kind = self.kind_of(topic)
         data = raw if raw is not None else b""
+        if kind == ALERT_STATUS:
+            return self._decode_status(topic, data, partition, offset)
         try:
             event = decode_event(
                 kind,
@@ -110,20 +129,56 @@ class Processor:
             return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data)
         return Decoded(kind, event)
 
+    def _decode_status(
+        self, topic: str, data: bytes, partition: int | None, offset: int | None
+    ) -> Decoded | DeadLetter:
+        try:
+            obj = orjson.loads(data)
+            if not isinstance(obj, dict):
+                raise InvalidEventError(
+                    DeadLetterReason.NOT_AN_OBJECT, "message: must be a JSON object"
+                )
+            status = parse_alert_status(obj)
+        except orjson.JSONDecodeError as exc:
+            return DeadLetter(topic, partition, offset, "BAD_JSON", f"message: {exc}", data)
+        except InvalidEventError as exc:
+            return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data)
+        return Decoded(ALERT_STATUS, status)
+
     def apply(self, state: WorkerState, items: Iterable[Decoded]) -> Applied:
-        """Apply a worker's events in order; duplicates leave the state as it was."""
-        batch = [
-            (item.kind, item.event)
-            for item in items
-            if isinstance(item.event, TaskEvent | QualityEvent | PayoutEvent)
-        ]
-        state, new = apply_events(self.model, state, batch)
+        """Apply a worker's events and alert-status commands in order.
+
+        Duplicates leave the state as it was. Returns, besides the state, the
+        newly applied payouts and first device sightings (for the wallet side)
+        and the new alerts of this worker.
+        """
+        batch: list[tuple[str, WorkerEvent]] = []
+        statuses: list[AlertStatus] = []
+        for item in items:
+            if isinstance(item.event, AlertStatus):
+                statuses.append(item.event)
+            elif isinstance(item.event, TaskEvent | QualityEvent | PayoutEvent):
+                batch.append((item.kind, item.event))
+        folded = fold_events(self.model, state, batch)
+        state = folded.state
         applied: dict[str, int] = {}
         duplicates: dict[str, int] = {}
-        for (kind, _), is_new in zip(batch, new, strict=True):
+        payouts: list[PayoutEvent] = []
+        for (kind, event), is_new in zip(batch, folded.new, strict=True):
             counts = applied if is_new else duplicates
             counts[kind] = counts.get(kind, 0) + 1
-        return Applied(state, applied, duplicates)
+            if is_new and isinstance(event, PayoutEvent):
+                payouts.append(event)
+        devices = [
+            DeviceSighting(state.worker_id, device, datetime.fromtimestamp(t, UTC), event_id)
+            for device, t, event_id in folded.devices
+        ]
+        changed_by_status = 0
+        for cmd in statuses:
+            new = set_alert(state, cmd.alert_id, cmd.type, cmd.status == "open")
+            changed_by_status += new is not state
+            state = new
+        return Applied(state, applied, duplicates, payouts, devices, [], changed_by_status)
 
     def record(self, state: WorkerState, at: datetime | None = None) -> TrustRecord:
         """Return the worker's trust record (at its latest event time by default)."""
@@ -131,14 +186,10 @@ class Processor:
 
 
 def group_by_worker(items: Iterable[Decoded]) -> Iterator[tuple[str, list[Decoded]]]:
-    """Group worker events by worker id, keeping each worker's arrival order."""
+    """Group worker events (and alert-status commands) by worker id, keeping arrival order."""
     groups: dict[str, list[Decoded]] = {}
     for item in items:
         event = item.event
-        if isinstance(event, TaskEvent | QualityEvent | PayoutEvent):
-            groups.setdefault(_worker_of(event), []).append(item)
+        if isinstance(event, TaskEvent | QualityEvent | PayoutEvent | AlertStatus):
+            groups.setdefault(event.worker_id, []).append(item)
     yield from groups.items()
-
-
-def _worker_of(event: WorkerEvent) -> str:
-    return event.worker_id

@@ -16,11 +16,13 @@ import orjson
 from tqdm import tqdm
 
 from config.settings import Settings
-from reputation.events import PayoutEvent, QualityEvent, TaskEvent
-from reputation.state import WorkerState
+from reputation.alerts import Alert
+from reputation.events import PayoutEvent, SanctionEntry, TransferEvent
+from reputation.state import WorkerState, set_alert
+from streams.links import DeviceSighting, LinkProcessor, MemoryLinkStore
 from streams.processor import Clock, DeadLetter, Decoded, Processor, group_by_worker, system_clock
 
-__all__ = ["ReplayResult", "iter_lines", "replay_files"]
+__all__ = ["ReplayResult", "iter_lines", "link_fact", "replay_files"]
 
 log = logging.getLogger(__name__)
 _CHUNK = 5000
@@ -28,11 +30,13 @@ _CHUNK = 5000
 
 @dataclass
 class ReplayResult:
-    """What a replay produced."""
+    """What a replay produced: final worker states, alerts in the order raised, rejects."""
 
     states: dict[str, WorkerState] = field(default_factory=dict)
     events: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    links: MemoryLinkStore = field(default_factory=MemoryLinkStore)
 
 
 def iter_lines(paths: Iterable[Path], progress: bool = True) -> Iterator[tuple[str, int, bytes]]:
@@ -53,31 +57,63 @@ def iter_lines(paths: Iterable[Path], progress: bool = True) -> Iterator[tuple[s
 def replay_files(
     settings: Settings, paths: Iterable[Path], *, clock: Clock = system_clock, progress: bool = True
 ) -> ReplayResult:
-    """Run every event of the files through the engine's processing, in file order."""
+    """Run every event of the files through the engine's processing, in file order.
+
+    Like a batch on Kafka, a chunk of lines is applied worker by worker (each
+    worker's events in arrival order); the wallet side then takes the chunk's
+    payouts, device sightings, transfers and sanctions entries, and the alerts it
+    raises open on their workers at once.
+    """
     processor = Processor(settings, clock)
     result = ReplayResult()
+    links = LinkProcessor(settings.exposure, settings.links, result.links)
     chunk: list[Decoded] = []
     for name, number, line in iter_lines(paths, progress):
         result.events += 1
         decoded = _decode_line(processor, name, number, line)
         if isinstance(decoded, DeadLetter):
             result.dead_letters.append(decoded)
-        elif isinstance(decoded.event, TaskEvent | QualityEvent | PayoutEvent):
-            chunk.append(decoded)
-            if len(chunk) >= _CHUNK:
-                _apply_chunk(processor, result.states, chunk)
-                chunk = []
-    _apply_chunk(processor, result.states, chunk)
+            continue
+        chunk.append(decoded)
+        if len(chunk) >= _CHUNK:
+            _apply_chunk(processor, links, result, chunk)
+            chunk = []
+    _apply_chunk(processor, links, result, chunk)
     return result
 
 
 def _apply_chunk(
-    processor: Processor, states: dict[str, WorkerState], chunk: list[Decoded]
+    processor: Processor, links: LinkProcessor, result: ReplayResult, chunk: list[Decoded]
 ) -> None:
-    # Like a batch on Kafka: each worker's events in arrival order, one state copy per worker.
+    states = result.states
+    wallet_side: list[PayoutEvent | DeviceSighting | TransferEvent | SanctionEntry] = []
     for worker_id, items in group_by_worker(chunk):
         state = states.get(worker_id) or WorkerState(worker_id)
-        states[worker_id] = processor.apply(state, items).state
+        applied = processor.apply(state, items)
+        states[worker_id] = applied.state
+        result.alerts.extend(applied.alerts)
+        wallet_side.extend(applied.payouts)
+        wallet_side.extend(applied.devices)
+    wallet_side.extend(d.event for d in chunk if isinstance(d.event, TransferEvent | SanctionEntry))
+    for fact in wallet_side:
+        for alert in link_fact(links, fact):
+            result.alerts.append(alert)
+            if alert.worker_id is not None:
+                state = states.get(alert.worker_id) or WorkerState(alert.worker_id)
+                states[alert.worker_id] = set_alert(state, alert.alert_id, alert.type, True)
+
+
+def link_fact(
+    links: LinkProcessor, fact: PayoutEvent | DeviceSighting | TransferEvent | SanctionEntry
+) -> list[Alert]:
+    """Hand one wallet-side fact to the link processor; return the alerts it raises."""
+    if isinstance(fact, PayoutEvent):
+        return links.payout(fact)
+    if isinstance(fact, DeviceSighting):
+        return links.sighting(fact)
+    if isinstance(fact, TransferEvent):
+        return links.transfer(fact)
+    return links.sanction(fact)
 
 
 def _decode_line(processor: Processor, name: str, number: int, line: bytes) -> Decoded | DeadLetter:

@@ -5,19 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import COMPACTED_TOPICS, INPUT_TOPICS, OUTPUT_TOPICS, KafkaConfig
+from config.settings import (
+    COMPACTED_TOPICS,
+    INPUT_TOPICS,
+    INTERNAL_TOPICS,
+    OUTPUT_TOPICS,
+    SINGLE_PARTITION_TOPICS,
+    KafkaConfig,
+)
 
-__all__ = ["WORKER_TOPICS", "Topics", "all_topic_specs"]
+__all__ = ["CHAIN_TOPICS", "WORKER_TOPICS", "Topics", "all_topic_specs", "partitions_of"]
 
-#: Input topics keyed by worker id, consumed together and co-partitioned with the worker table.
-WORKER_TOPICS = ("tasks", "quality", "payouts")
+#: Topics keyed by worker id, consumed together and co-partitioned with the worker table.
+WORKER_TOPICS = ("tasks", "quality", "payouts", "alert-status")
+#: Topics keyed by address, routed to the wallet side.
+CHAIN_TOPICS = ("transfers", "sanctions")
+
+
+def partitions_of(kafka: KafkaConfig, name: str) -> int:
+    """Return the partition count of a topic (short name)."""
+    return 1 if name in SINGLE_PARTITION_TOPICS else kafka.partitions
 
 
 def all_topic_specs(kafka: KafkaConfig) -> list[tuple[str, int, bool]]:
-    """Return (full name, partitions, compacted) for every contract topic."""
+    """Return (full name, partitions, compacted) for every contract and internal topic."""
     return [
-        (kafka.topic(name), kafka.partitions, name in COMPACTED_TOPICS)
-        for name in (*INPUT_TOPICS, *OUTPUT_TOPICS)
+        (kafka.topic(name), partitions_of(kafka, name), name in COMPACTED_TOPICS)
+        for name in (*INPUT_TOPICS, *OUTPUT_TOPICS, *INTERNAL_TOPICS)
     ]
 
 
@@ -26,9 +40,12 @@ class Topics:
     """Faust topic objects of one app (raw bytes in and out; JSON is ours)."""
 
     worker_inputs: Any
+    chain_inputs: Any
     scores: Any
     alerts: Any
     deadletters: Any
+    alert_status: Any
+    links: Any
 
     @classmethod
     def declare(cls, app: Any, kafka: KafkaConfig) -> Topics:
@@ -41,12 +58,15 @@ class Topics:
                 value_type=bytes,
                 key_serializer="raw",
                 value_serializer="raw",
-                partitions=kafka.partitions,
+                partitions=partitions_of(kafka, names[0]),
             )
 
         return cls(
             worker_inputs=topic(*WORKER_TOPICS),
+            chain_inputs=topic(*CHAIN_TOPICS),
             scores=topic("scores"),
             alerts=topic("alerts"),
             deadletters=topic("deadletters"),
+            alert_status=topic("alert-status"),
+            links=topic("links"),
         )

@@ -17,15 +17,24 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from reputation.alerts import (
+    ALERT_KINDS,
+    DISPOSITIONS,
+    DRIFT_ALERT_TYPES,
+    SANCTIONS_ALERT_TYPES,
+    SEVERITIES,
+    parse_alert_status,
+)
 from reputation.assess import explain
 from reputation.errors import InvalidEventError
-from reputation.events import parse_time
+from reputation.events import parse_address, parse_time
+from streams.alertlog import AlertFilter
 from streams.static import DASHBOARD_HTML
 
 if TYPE_CHECKING:
     from streams.app import Engine
 
-__all__ = ["RANK_BAND_ORDER", "register_routes"]
+__all__ = ["RANK_BAND_ORDER", "register_alert_routes", "register_routes"]
 
 log = logging.getLogger(__name__)
 #: Bands that /rank never routes work to.
@@ -128,7 +137,10 @@ def register_routes(engine: Engine) -> None:
             if state.t_ref is None:
                 return self.json({"error": f"unknown worker {worker_id!r}"}, status=404)
             body = explain(engine.settings.model, state, at)
-            body["open_alerts"] = sorted(state.flags)
+            body["open_alerts"] = [
+                {"alert_id": a, "type": t, **_alert_brief(engine, a)}
+                for a, t in sorted(state.open_alerts.items(), key=lambda kv: kv[1])
+            ]
             return self.json(body)
 
     @app.page("/rank")
@@ -188,6 +200,119 @@ def register_routes(engine: Engine) -> None:
                     "min_confidence": min_conf,
                 }
             )
+
+
+def _alert_filter(request: Request) -> AlertFilter | str:
+    """Build the ``GET /alerts`` filter from the query, or say what is wrong with it."""
+    q = request.query
+    choices = {
+        "kind": ALERT_KINDS,
+        "severity": SEVERITIES,
+        "type": DRIFT_ALERT_TYPES + SANCTIONS_ALERT_TYPES,
+        "status": ("open", "resolved"),
+    }
+    for name, allowed in choices.items():
+        if name in q and q[name] not in allowed:
+            return f"{name}: must be one of {', '.join(allowed)}, got {q[name]!r}"
+    since = None
+    if "since" in q:
+        try:
+            since = parse_time(q["since"], "since")
+        except InvalidEventError as exc:
+            return exc.detail
+    try:
+        limit = int(q.get("limit", "100"))
+    except ValueError:
+        return f"limit: must be an integer, got {q['limit']!r}"
+    if not 1 <= limit <= 1000:
+        return f"limit: must be within 1..1000, got {limit}"
+    return AlertFilter(
+        kind=q.get("kind"),
+        type=q.get("type"),
+        severity=q.get("severity"),
+        status=q.get("status"),
+        worker_id=q.get("worker_id"),
+        since=since,
+        limit=limit,
+    )
+
+
+def register_alert_routes(engine: Engine) -> None:
+    """Add ``GET /alerts``, ``POST /alerts/{id}/resolve`` and the wallet exposure route."""
+    app, alert_log = engine.app, engine.alert_log
+
+    @app.page("/alerts")
+    class Alerts(View):
+        async def get(self, request: Request) -> Response:
+            if denied := _denied(self, request, engine, "alerts"):
+                return denied
+            f = _alert_filter(request)
+            if isinstance(f, str):
+                return self.json({"error": f}, status=400)
+            items = alert_log.query(f)
+            return self.json({"alerts": items, "count": len(items), **alert_log.counts()})
+
+    @app.page("/alerts/{alert_id}/resolve")
+    class Resolve(View):
+        async def post(self, request: Request, alert_id: str) -> Response:
+            if denied := _denied(self, request, engine, "alerts"):
+                return denied
+            try:
+                body = orjson.loads(await request.read() or b"{}")
+            except orjson.JSONDecodeError:
+                return self.json({"error": "body: must be JSON"}, status=400)
+            if not isinstance(body, dict):
+                return self.json({"error": "body: must be a JSON object"}, status=400)
+            alert = alert_log.get(alert_id)
+            if alert is None:
+                return self.json({"error": f"unknown alert {alert_id!r}"}, status=404)
+            if not alert.get("worker_id"):
+                return self.json({"error": "this alert names no worker"}, status=409)
+            try:
+                status = parse_alert_status(
+                    {
+                        "alert_id": alert_id,
+                        "worker_id": alert["worker_id"],
+                        "type": alert["type"],
+                        "status": "resolved",
+                        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "disposition": body.get("disposition"),
+                        "note": body.get("note"),
+                        "by": body.get("by"),
+                    }
+                )
+            except InvalidEventError as exc:
+                return self.json({"error": exc.detail}, status=400)
+            if status.disposition is None:
+                return self.json(
+                    {"error": "disposition: required, one of " + ", ".join(DISPOSITIONS)},
+                    status=400,
+                )
+            await engine.topics.alert_status.send(
+                key=status.worker_id.encode(), value=orjson.dumps(status.to_json())
+            )
+            alert_log.add_status(status.to_json())
+            return self.json({"alert_id": alert_id, **status.to_json()}, status=202)
+
+    @app.page("/wallets/{address}/exposure")
+    class Exposure(View):
+        @app.table_route(table=engine.addresses, match_info="address")
+        async def get(self: View, request: Request, *args: Any, **kwargs: Any) -> Response:
+            if denied := _denied(self, request, engine, "scores"):
+                return denied
+            try:
+                address = parse_address(str(kwargs["address"]), "address")
+            except InvalidEventError as exc:
+                return self.json({"error": exc.detail}, status=400)
+            return self.json(engine.links.exposure_of(address))
+
+
+def _alert_brief(engine: Engine, alert_id: str) -> dict[str, Any]:
+    alert = engine.alert_log.get(alert_id)
+    if alert is None:
+        return {}
+    keys = ("severity", "detected_at", "wallet", "evidence", "event_ids")
+    return {k: alert[k] for k in keys if k in alert}
 
 
 def _check_rank_body(body: Any) -> str | None:

@@ -462,6 +462,14 @@ class ExposureModel:
             near |= set(self._reach(lookup, start, side, max_hops).labels)
         return {a for a in near if (s := lookup(a)) is not None and s.payouts}
 
+    def _listed_near(
+        self, lookup: Lookup, start: Address, side: Literal["sent", "received"], max_hops: int
+    ) -> bool:
+        near = {start}
+        if max_hops > 0:
+            near |= set(self._reach(lookup, start, side, max_hops).labels)
+        return any(self.episodes(lookup(a)) for a in near)
+
     def matches_after_listing(self, lookup: Lookup, address: Address) -> tuple[PayoutMatch, ...]:
         """Payouts that a listing of `address` (already applied to its state) makes matches.
 
@@ -481,6 +489,14 @@ class ExposureModel:
         if edge is None:
             return ()
         inner = self.max_hops - 1
+        # A path through this edge runs on from its recipient to a listed address, or
+        # from a listed address to its sender: with neither in reach, nothing changed
+        # (the common case, and far cheaper than re-screening every nearby payout).
+        if not (
+            self._listed_near(lookup, edge.recipient, "sent", inner)
+            or self._listed_near(lookup, edge.sender, "received", inner)
+        ):
+            return ()
         wallets = self._paid_near(lookup, edge.sender, "received", inner)
         wallets |= self._paid_near(lookup, edge.recipient, "sent", inner)
         return tuple(

@@ -1,0 +1,172 @@
+"""Recent alerts and their status, as every engine process sees them (``GET /alerts``).
+
+Each process reads all of ``vigil.alerts`` and ``{prefix}alert-status`` from the
+beginning with its own consumer (no consumer group, nothing committed) and keeps
+the most recent `max_alerts` alerts in memory with their status, so any process
+answers ``GET /alerts`` and can resolve any alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from config.settings import Settings
+from reputation.errors import InvalidEventError
+from reputation.events import parse_time
+
+__all__ = ["AlertFilter", "AlertLog"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """What ``GET /alerts`` asks for; None matches anything."""
+
+    kind: str | None = None
+    type: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    worker_id: str | None = None
+    since: datetime | None = None
+    limit: int = 100
+
+    def matches(self, alert: dict[str, Any], status: str) -> bool:
+        """Tell whether an alert record (with its status) passes the filter."""
+        if self.kind is not None and alert.get("kind") != self.kind:
+            return False
+        if self.type is not None and alert.get("type") != self.type:
+            return False
+        if self.severity is not None and alert.get("severity") != self.severity:
+            return False
+        if self.status is not None and status != self.status:
+            return False
+        if self.worker_id is not None and alert.get("worker_id") != self.worker_id:
+            return False
+        if self.since is not None:
+            try:
+                return parse_time(alert.get("detected_at"), "detected_at") >= self.since
+            except InvalidEventError:
+                return False
+        return True
+
+
+@dataclass
+class AlertLog:
+    """The in-memory view of recent alerts; `run` keeps it current."""
+
+    settings: Settings
+    max_alerts: int = 50_000
+    alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    resolutions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add_alert(self, record: dict[str, Any]) -> None:
+        """Remember an alert record (a repeated id keeps its place)."""
+        alert_id = str(record.get("alert_id"))
+        if alert_id not in self.alerts:
+            self.alerts[alert_id] = record
+            while len(self.alerts) > self.max_alerts:
+                old, _ = self.alerts.popitem(last=False)
+                self.resolutions.pop(old, None)
+
+    def add_status(self, record: dict[str, Any]) -> None:
+        """Apply an alert-status command: a resolution closes the alert, an open reopens it."""
+        alert_id = str(record.get("alert_id"))
+        if record.get("status") == "resolved":
+            self.resolutions[alert_id] = record
+        else:
+            self.resolutions.pop(alert_id, None)
+
+    def status_of(self, alert_id: str) -> str:
+        """Return ``open`` or ``resolved``."""
+        return "resolved" if alert_id in self.resolutions else "open"
+
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        """Return an alert with its status and resolution, if known."""
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            return None
+        return {
+            **alert,
+            "status": self.status_of(alert_id),
+            "resolution": self.resolutions.get(alert_id),
+        }
+
+    def query(self, f: AlertFilter) -> list[dict[str, Any]]:
+        """Return the matching alerts, most recently raised first."""
+        out: list[dict[str, Any]] = []
+        for alert_id in reversed(self.alerts):
+            alert = self.alerts[alert_id]
+            status = self.status_of(alert_id)
+            if f.matches(alert, status):
+                out.append(
+                    {**alert, "status": status, "resolution": self.resolutions.get(alert_id)}
+                )
+                if len(out) >= f.limit:
+                    break
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Open and resolved alerts held."""
+        resolved = sum(1 for a in self.alerts if a in self.resolutions)
+        return {"open": len(self.alerts) - resolved, "resolved": resolved}
+
+    async def run(self) -> None:
+        """Follow the alert topics from the beginning until cancelled."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.errors import KafkaError
+
+        kafka = self.settings.kafka
+        alerts_topic, status_topic = kafka.topic("alerts"), kafka.topic("alert-status")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap,
+            security_protocol=kafka.security_protocol,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        while True:
+            try:
+                await consumer.start()
+                break
+            except KafkaError as exc:
+                log.warning("alert log: cannot reach Kafka yet (%s); retrying", exc)
+                await asyncio.sleep(2.0)
+        try:
+            parts = [
+                TopicPartition(t, p)
+                for t in (alerts_topic, status_topic)
+                for p in range(kafka.partitions)
+            ]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for tp, records in batch.items():
+                    for rec in records:
+                        self._apply(tp.topic == alerts_topic, rec.value)
+                if not batch:
+                    self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    def _apply(self, is_alert: bool, value: bytes | None) -> None:
+        try:
+            record = orjson.loads(value or b"null")
+        except orjson.JSONDecodeError:
+            log.warning("alert log: skipped a record that is not JSON")
+            return
+        if not isinstance(record, dict):
+            return
+        if is_alert:
+            self.add_alert(record)
+        else:
+            self.add_status(record)

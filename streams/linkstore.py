@@ -1,0 +1,115 @@
+"""The wallet side's state in Faust tables (RocksDB, changelog-backed), with a decode cache.
+
+All three tables have one partition, like ``{prefix}links``, so the one process
+that owns that partition holds the whole wallet graph and every search runs
+locally. Values are versioned JSON records (`reputation.exposure.codec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+from reputation.events import Address, parse_time
+from reputation.exposure.codec import exposure_state_from_record, exposure_state_to_record
+from reputation.exposure.graph import AddressState
+from reputation.links import DeviceState, Sighting
+
+__all__ = ["TableLinkStore", "device_from_record", "device_to_record"]
+
+_T = TypeVar("_T")
+
+
+def device_to_record(s: DeviceState) -> dict[str, object]:
+    """Return the versioned record of a device's sightings."""
+    from reputation.events import format_time
+
+    return {
+        "v": 1,
+        "device_id": s.device_id,
+        "sightings": [[x.worker_id, format_time(x.at), x.event_id] for x in s.sightings],
+    }
+
+
+def device_from_record(rec: dict[str, Any]) -> DeviceState:
+    """Return the device state of a record written by `device_to_record`."""
+    sightings = tuple(
+        Sighting(str(w), parse_time(at, "at"), str(e)) for w, at, e in rec["sightings"]
+    )
+    return DeviceState(str(rec["device_id"]), sightings)
+
+
+class _Cached:
+    """A table of JSON records with a bounded cache of decoded values."""
+
+    def __init__(
+        self,
+        table: Any,
+        decode: Callable[[dict[str, Any]], Any],
+        encode: Callable[[Any], dict[str, object]],
+        max_size: int,
+    ) -> None:
+        self.table = table
+        self._decode = decode
+        self._encode = encode
+        self._cache: dict[str, Any] = {}
+        self._max = max_size
+
+    def get(self, key: str) -> Any:
+        if key in self._cache:
+            return self._cache[key]
+        raw = self.table.get(key.encode())
+        value = None if raw is None else self._decode(orjson.loads(raw))
+        self._remember(key, value)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self.table[key.encode()] = orjson.dumps(self._encode(value))
+        self._remember(key, value)
+
+    def _remember(self, key: str, value: Any) -> None:
+        self._cache[key] = value
+        if len(self._cache) > self._max:
+            for old in list(self._cache)[: max(1, self._max // 10)]:
+                del self._cache[old]
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+class TableLinkStore:
+    """`streams.links.LinkStore` over three Faust tables."""
+
+    def __init__(self, addresses: Any, devices: Any, raised: Any, cache_size: int) -> None:
+        self._addresses = _Cached(
+            addresses, exposure_state_from_record, exposure_state_to_record, cache_size
+        )
+        self._devices = _Cached(devices, device_from_record, device_to_record, cache_size)
+        self._raised = raised
+
+    def clear_cache(self) -> None:
+        """Forget decoded values (after a rebalance the tables are the truth)."""
+        self._addresses.clear()
+        self._devices.clear()
+
+    def address(self, address: Address) -> AddressState | None:
+        value: AddressState | None = self._addresses.get(address)
+        return value
+
+    def put_address(self, state: AddressState) -> None:
+        self._addresses.put(state.address, state)
+
+    def device(self, device_id: str) -> DeviceState | None:
+        value: DeviceState | None = self._devices.get(device_id)
+        return value
+
+    def put_device(self, state: DeviceState) -> None:
+        self._devices.put(state.device_id, state)
+
+    def raised(self, alert_id: str) -> bool:
+        return self._raised.get(alert_id.encode()) is not None
+
+    def mark_raised(self, alert_id: str) -> None:
+        self._raised[alert_id.encode()] = b"1"
