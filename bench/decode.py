@@ -35,8 +35,10 @@ def rate(fn: Callable[[], None], n: int, repeat: int = 5) -> float:
 def main() -> int:
     events = [(t, orjson.dumps(e)) for t, e in make_events(2000, 30_000, seed=3)]
     n = len(events)
-    loaders: dict[str, Callable[[bytes], object]] = {"json (stdlib)": json.loads,
-                                                     "orjson": orjson.loads}
+    loaders: dict[str, Callable[[bytes], object]] = {
+        "json (stdlib)": json.loads,
+        "orjson": orjson.loads,
+    }
     try:
         import msgspec
 
@@ -48,13 +50,13 @@ def main() -> int:
     base_raw = base_full = 0.0
     for name, loads in loaders.items():
         raw = rate(lambda loads=loads: [loads(b) for _, b in events] and None, n)
-        full = rate(lambda loads=loads: [decode_event(t, b, loads=loads) for t, b in events]
-                    and None, n)
+        full = rate(
+            lambda loads=loads: [decode_event(t, b, loads=loads) for t, b in events] and None, n
+        )
         if not base_raw:
             base_raw, base_full = raw, full
         print(
-            f"| {name} | {raw:,.0f} | {raw / base_raw:.2f} "
-            f"| {full:,.0f} | {full / base_full:.2f} |"
+            f"| {name} | {raw:,.0f} | {raw / base_raw:.2f} | {full:,.0f} | {full / base_full:.2f} |"
         )
     return 0
 

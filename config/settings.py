@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reputation.drift import DriftModel
 from reputation.errors import ConfigError, InvalidEventError
 from reputation.events import parse_address
 from reputation.exposure.search import ExposureModel
@@ -152,6 +153,7 @@ class Settings:
     model: TrustModel = field(default_factory=TrustModel)
     exposure: ExposureModel = field(default_factory=ExposureModel)
     links: LinkModel = field(default_factory=LinkModel)
+    drift: DriftModel = field(default_factory=DriftModel)
 
 
 def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -245,6 +247,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         model=_model_from_env(env),
         exposure=_dataclass_from_env(ExposureModel, env, "VIGIL_EXPOSURE_", services=services),
         links=_dataclass_from_env(LinkModel, env, "VIGIL_LINKS_"),
+        drift=_dataclass_from_env(DriftModel, env, "VIGIL_DRIFT_"),
     )
 
 

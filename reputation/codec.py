@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import cast
 
-from reputation.errors import ReputationError
+from reputation.drift.codec import drift_state_from_record, drift_state_to_record
+from reputation.drift.state import DriftState
+from reputation.errors import UnknownRecordVersionError
 from reputation.state import WorkerState
 
 __all__ = ["STATE_VERSION", "UnknownRecordVersionError", "state_from_record", "state_to_record"]
@@ -19,14 +21,6 @@ __all__ = ["STATE_VERSION", "UnknownRecordVersionError", "state_from_record", "s
 STATE_VERSION = 2
 #: Versions this build reads (v1 had ``flags`` and no alert ids or devices).
 _READABLE = (1, 2)
-
-
-class UnknownRecordVersionError(ReputationError):
-    """A stored record has a version this build cannot read.
-
-    Operators: a newer build wrote the table; run that build (decoders ship
-    before encoders) or rebuild the state with ``vigil replay``.
-    """
 
 
 def state_to_record(s: WorkerState) -> dict[str, object]:
@@ -58,6 +52,7 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
         "applied": sorted(s.applied),
         "open_alerts": dict(sorted(s.open_alerts.items())),
         "devices": dict(sorted(s.devices.items())),
+        "drift": drift_state_to_record(s.drift),
     }
 
 
@@ -101,4 +96,9 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
         applied=frozenset(cast(list[int], rec["applied"])),
         open_alerts=open_alerts,
         devices={k: float(v) for k, v in cast(dict[str, float], rec.get("devices", {})).items()},
+        drift=(
+            drift_state_from_record(cast(Mapping[str, object], rec["drift"]))
+            if rec.get("drift") is not None
+            else DriftState()
+        ),
     )

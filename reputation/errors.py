@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ConfigError", "DeadLetterReason", "InvalidEventError", "ReputationError"]
+__all__ = [
+    "ConfigError",
+    "DeadLetterReason",
+    "InvalidEventError",
+    "ReputationError",
+    "UnknownRecordVersionError",
+]
 
 
 class ReputationError(Exception):
@@ -53,3 +59,11 @@ class InvalidEventError(ReputationError, ValueError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class UnknownRecordVersionError(ReputationError):
+    """A stored record has a version this build cannot read.
+
+    Operators: a newer build wrote the table; run that build (decoders ship
+    before encoders) or rebuild the state with ``vigil replay``.
+    """

@@ -565,7 +565,8 @@ def parse_sanction(obj: Mapping[str, object], *, now: datetime | None = None) ->
         source=_str(obj, "source", 128),
         delisted=delisted,
         listed_since=(
-            None if obj.get("listed_since") is None
+            None
+            if obj.get("listed_since") is None
             else parse_time(obj["listed_since"], "listed_since", now)
         ),
     )

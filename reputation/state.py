@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from reputation.drift import DriftModel, DriftState, Finding
 from reputation.events import PayoutEvent, QualityEvent, TaskEvent, WorkerEvent
 from reputation.model import OUTCOME_CREDIT, TrustModel, payout_weight
 
@@ -81,6 +82,7 @@ class WorkerState:
     applied: frozenset[int] = frozenset()
     open_alerts: Mapping[str, str] = field(default_factory=dict)
     devices: Mapping[str, float] = field(default_factory=dict)
+    drift: DriftState = field(default_factory=DriftState)
 
     @property
     def n_tasks(self) -> int:
@@ -116,6 +118,8 @@ class _Builder:
         "open_alerts",
         "devices",
         "new_devices",
+        "drift",
+        "findings",
     )
 
     def __init__(self, s: WorkerState) -> None:
@@ -134,6 +138,8 @@ class _Builder:
         self.open_alerts = s.open_alerts
         self.devices = dict(s.devices)
         self.new_devices: list[tuple[str, float, str]] = []
+        self.drift = s.drift
+        self.findings: list[Finding] = []
 
     def freeze(self) -> WorkerState:
         o = self.outcomes
@@ -156,6 +162,7 @@ class _Builder:
             applied=frozenset(self.applied),
             open_alerts=self.open_alerts,
             devices=self.devices,
+            drift=self.drift,
         )
 
     def rescale(self, t: float, h_short: float, h_long: float) -> None:
@@ -174,12 +181,17 @@ class _Builder:
             self.payer_weight[p] *= f0
         self.t_ref = t
 
-    def add(self, model: TrustModel, kind: str, e: WorkerEvent) -> bool:
+    def add(
+        self, model: TrustModel, kind: str, e: WorkerEvent, drift: DriftModel | None = None
+    ) -> bool:
         """Fold one event in; False if it was applied before."""
         key = event_key(kind, e.event_id)
         if key in self.applied:
             return False
         self.applied.add(key)
+        if drift is not None:
+            self.drift, found = drift.update(self.drift, kind, e)
+            self.findings.extend(found)
         t = e.time.timestamp()
         h_short, h_long = model.half_lives_s
         self.rescale(t, h_short, h_long)
@@ -255,25 +267,33 @@ class Folded:
 
     ``new`` says per item whether it was applied (False: seen before);
     ``devices`` lists the devices seen for the first time, as
-    ``(device_id, first_seen, event_id)``.
+    ``(device_id, first_seen, event_id)``; ``findings`` the drift conditions that
+    became true.
     """
 
     state: WorkerState
     new: list[bool]
     devices: tuple[tuple[str, float, str], ...] = ()
+    findings: tuple[Finding, ...] = ()
 
 
 def fold_events(
-    model: TrustModel, s: WorkerState, items: Iterable[tuple[str, WorkerEvent]]
+    model: TrustModel,
+    s: WorkerState,
+    items: Iterable[tuple[str, WorkerEvent]],
+    drift: DriftModel | None = None,
 ) -> Folded:
-    """Fold a batch of one worker's events into `s` (see `apply_events`), saying what changed."""
+    """Fold a batch of one worker's events into `s` (see `apply_events`), saying what changed.
+
+    With a `drift` model, each new event also goes through the drift detectors.
+    """
     builder = _Builder(s)
-    new = [builder.add(model, kind, e) for kind, e in items]
+    new = [builder.add(model, kind, e, drift) for kind, e in items]
     if not any(new):
         return Folded(s, new)
     state = builder.freeze()
     seen = tuple(x for x in builder.new_devices if state.devices.get(x[0]) == x[1])
-    return Folded(state, new, seen)
+    return Folded(state, new, seen, tuple(builder.findings))
 
 
 def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> WorkerState:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import orjson
 
 from config.settings import Settings
-from reputation.alerts import Alert, AlertStatus, parse_alert_status
+from reputation.alerts import Alert, AlertStatus, drift_alert, parse_alert_status
 from reputation.assess import TrustRecord, assess
+from reputation.drift import DRIFT_TYPES
 from reputation.errors import DeadLetterReason, InvalidEventError
 from reputation.events import Event, PayoutEvent, QualityEvent, TaskEvent, WorkerEvent, decode_event
 from reputation.state import WorkerState, fold_events, set_alert
@@ -159,7 +160,7 @@ class Processor:
                 statuses.append(item.event)
             elif isinstance(item.event, TaskEvent | QualityEvent | PayoutEvent):
                 batch.append((item.kind, item.event))
-        folded = fold_events(self.model, state, batch)
+        folded = fold_events(self.model, state, batch, self.settings.drift)
         state = folded.state
         applied: dict[str, int] = {}
         duplicates: dict[str, int] = {}
@@ -173,12 +174,24 @@ class Processor:
             DeviceSighting(state.worker_id, device, datetime.fromtimestamp(t, UTC), event_id)
             for device, t, event_id in folded.devices
         ]
+        alerts: list[Alert] = []
+        for finding in folded.findings:
+            if finding.type in state.flags:
+                continue  # once per episode: this type is open on the worker already
+            alert = drift_alert(state.worker_id, finding)
+            state = set_alert(state, alert.alert_id, alert.type, True)
+            alerts.append(alert)
         changed_by_status = 0
         for cmd in statuses:
             new = set_alert(state, cmd.alert_id, cmd.type, cmd.status == "open")
+            if new is not state and cmd.status == "resolved" and cmd.type in DRIFT_TYPES:
+                # The analyst has judged it: what was seen so far is the new normal.
+                new = replace(
+                    new, drift=self.settings.drift.rebaseline(new.drift, cmd.type, cmd.at)
+                )
             changed_by_status += new is not state
             state = new
-        return Applied(state, applied, duplicates, payouts, devices, [], changed_by_status)
+        return Applied(state, applied, duplicates, payouts, devices, alerts, changed_by_status)
 
     def record(self, state: WorkerState, at: datetime | None = None) -> TrustRecord:
         """Return the worker's trust record (at its latest event time by default)."""

@@ -1,0 +1,248 @@
+"""Order-free per-day aggregates of one worker's events, one bounded window per channel.
+
+A window keeps the `K` latest days (UTC day numbers) on which the channel saw an
+event, each as a bucket of exact aggregates: counts, bit masks of the hours
+worked, integer fixed-point sums of quality scores, and the first event (by
+event time, then id) of each device or wallet. Every merge is commutative and
+associative (sums of integers, bitwise or, minimum, the `cap` smallest keys),
+and a day is either kept whole or dropped whole (an event older than the `K`
+retained days is ignored, and an evicted day can never come back because the
+oldest retained day only moves forward). So the same set of events in any
+arrival order gives an equal window.
+
+Memory per worker: at most `K` buckets per channel, each with at most `cap`
+entries per value kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+__all__ = [
+    "DAY_US",
+    "FIXED",
+    "QUALITY_BINS",
+    "PayoutDay",
+    "QualityDay",
+    "Seen",
+    "TaskDay",
+    "day_of",
+    "first_of",
+    "fixed",
+    "merge_seen",
+    "merge_values",
+    "micros",
+    "put_day",
+    "to_datetime",
+]
+
+DAY_US = 86_400_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+#: Fixed-point scale of quality sums: exact integers, so any summation order agrees.
+FIXED = 1_000_000
+#: Bins of the per-day quality score histogram.
+QUALITY_BINS = 25
+
+K = TypeVar("K", str, int)
+V = TypeVar("V", str, int)
+
+
+def micros(t: datetime) -> int:
+    """Return a tz-aware time as integer microseconds since the Unix epoch (exact).
+
+    Examples
+    --------
+    >>> micros(datetime(1970, 1, 2, tzinfo=UTC))
+    86400000000
+    """
+    return (t - _EPOCH) // _ONE_US
+
+
+def to_datetime(ts_us: int) -> datetime:
+    """Return microseconds since the epoch as a tz-aware UTC datetime.
+
+    Examples
+    --------
+    >>> to_datetime(86_400_000_000).isoformat()
+    '1970-01-02T00:00:00+00:00'
+    """
+    return _EPOCH + timedelta(microseconds=ts_us)
+
+
+def day_of(ts_us: int) -> int:
+    """Return the UTC day number of a time in microseconds."""
+    return ts_us // DAY_US
+
+
+@dataclass(frozen=True, slots=True)
+class Seen(Generic[K]):
+    """The first event (by time, then id) with a value on one day."""
+
+    value: K
+    ts_us: int
+    event_id: str
+
+
+def merge_seen(
+    items: tuple[Seen[K], ...], value: K, ts_us: int, event_id: str, cap: int
+) -> tuple[Seen[K], ...]:
+    """Add an occurrence of `value`; keep the earliest per value and the `cap` smallest values.
+
+    Examples
+    --------
+    >>> a = merge_seen((), "d-2", 20, "t-2", 2)
+    >>> a = merge_seen(merge_seen(a, "d-1", 30, "t-3", 2), "d-2", 10, "t-1", 2)
+    >>> [(s.value, s.ts_us) for s in merge_seen(a, "d-3", 5, "t-0", 2)]
+    [('d-1', 30), ('d-2', 10)]
+    """
+    out: list[Seen[K]] = []
+    found = False
+    for s in items:
+        if s.value == value:
+            found = True
+            if (ts_us, event_id) < (s.ts_us, s.event_id):
+                s = Seen(value, ts_us, event_id)
+        out.append(s)
+    if not found:
+        out.append(Seen(value, ts_us, event_id))
+        out.sort(key=lambda s: s.value)
+        del out[cap:]
+    return tuple(out)
+
+
+def merge_values(items: tuple[V, ...], value: V, cap: int) -> tuple[V, ...]:
+    """Add `value` to a sorted tuple of distinct values capped at the `cap` smallest.
+
+    Examples
+    --------
+    >>> merge_values(merge_values((3, 9), 5, 2), 3, 2)
+    (3, 5)
+    """
+    if value in items:
+        return items
+    out = list(items)
+    out.append(value)
+    out.sort()
+    return tuple(out[:cap])
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDay:
+    """Task completions of one UTC day.
+
+    Parameters
+    ----------
+    day, n
+        UTC day number and number of completions.
+    hours_utc, hours_local
+        24-bit masks of the hours with a completion (each hour counts once per
+        day); local hours use the event's ``utc_offset_min`` when it has one.
+    first_ts_us, first_id
+        The day's first completion.
+    devices, asns, countries, offsets
+        Context values seen that day (the `cap` smallest of each kind).
+    """
+
+    day: int
+    n: int
+    hours_utc: int
+    hours_local: int
+    first_ts_us: int
+    first_id: str
+    devices: tuple[Seen[str], ...] = ()
+    asns: tuple[int, ...] = ()
+    countries: tuple[str, ...] = ()
+    offsets: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QualityDay:
+    """Quality scores of one UTC day, as exact fixed-point sums (`FIXED` per unit).
+
+    Parameters
+    ----------
+    day, n
+        UTC day number and number of scores.
+    w, ws, wss
+        Sums of weight, weight x score and weight x score squared.
+    first_ts_us, first_id
+        The day's first score.
+    hist
+        Weight per score bin of width ``1 / QUALITY_BINS`` (for robust quantiles).
+    """
+
+    day: int
+    n: int
+    w: int
+    ws: int
+    wss: int
+    first_ts_us: int
+    first_id: str
+    hist: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutDay:
+    """Payouts of one UTC day: count and the first payout to each wallet."""
+
+    day: int
+    n: int
+    first_ts_us: int
+    first_id: str
+    wallets: tuple[Seen[str], ...] = ()
+
+
+D = TypeVar("D", TaskDay, QualityDay, PayoutDay)
+
+
+def put_day(
+    window: tuple[D, ...],
+    day: int,
+    keep: int,
+    create: Callable[[], D],
+    merge: Callable[[D], D],
+) -> tuple[D, ...]:
+    """Return the window with an event of `day` folded in (or unchanged if too old).
+
+    `window` is sorted by day and holds at most `keep` days: the latest ones.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> w: tuple[PayoutDay, ...] = ()
+    >>> for d in (5, 3, 9, 1, 7):
+    ...     w = put_day(w, d, 3, lambda d=d: PayoutDay(d, 1, 0, "p"),
+    ...                 lambda b: replace(b, n=b.n + 1))
+    >>> [b.day for b in w]
+    [5, 7, 9]
+    """
+    lo: int = 0
+    hi: int = len(window)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if window[mid].day < day:
+            lo = mid + 1
+        else:
+            hi = mid
+    out: list[D] = list(window)
+    if lo < len(window) and window[lo].day == day:
+        out[lo] = merge(window[lo])
+        return tuple(out)
+    if len(window) >= keep and lo == 0:
+        return window  # older than every retained day: it can never be among the latest
+    out.insert(lo, create())
+    return tuple(out[len(out) - keep :]) if len(out) > keep else tuple(out)
+
+
+def first_of(a_ts: int, a_id: str, b_ts: int, b_id: str) -> tuple[int, str]:
+    """Return the earlier of two (time, id) pairs."""
+    return (a_ts, a_id) if (a_ts, a_id) <= (b_ts, b_id) else (b_ts, b_id)
+
+
+def fixed(x: float) -> int:
+    """Return `x` in fixed point (`FIXED` per unit), rounded to an integer."""
+    return round(x * FIXED)
