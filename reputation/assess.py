@@ -26,6 +26,7 @@ __all__ = [
     "assess",
     "explain",
     "reason_text",
+    "score_cap",
 ]
 
 Band = Literal["trusted", "standard", "new", "review", "blocked"]
@@ -203,6 +204,7 @@ def assess(model: TrustModel, s: WorkerState, at: datetime | None = None) -> Tru
     v = _view(model, s, at_s)
     short, long_ = _components(model, v, 0), _components(model, v, 1)
     score, score_long = _clip(short.score(model)), _clip(long_.score(model))
+    score = min(score, score_cap(model, s))
     evidence_units = v.attempts[0] + 0.5 * v.q_weight[0]
     confidence = evidence_units / (evidence_units + model.confidence_k)
     band, rule, gates = _band(model, s, v, score, score_long, confidence)
@@ -221,6 +223,27 @@ def assess(model: TrustModel, s: WorkerState, at: datetime | None = None) -> Tru
         evidence=_evidence(s, v),
         model=model.version,
     )
+
+
+def score_cap(model: TrustModel, s: WorkerState) -> float:
+    """Return the ceiling open alerts put on the score (1.0 with none open).
+
+    A score is what a platform routes work by: a worker with an open alert must
+    not outrank clean workers while a person looks at it. The band says why.
+
+    Examples
+    --------
+    >>> from reputation.state import set_alert
+    >>> m = TrustModel()
+    >>> flagged = set_alert(WorkerState("w"), "a", "QUALITY_SHIFT", True)
+    >>> score_cap(m, WorkerState("w")), score_cap(m, flagged)
+    (1.0, 0.45)
+    """
+    if s.flags & BLOCKING_FLAGS:
+        return model.blocked_score_cap
+    if s.flags:
+        return model.alert_score_cap
+    return 1.0
 
 
 def _band(
@@ -357,6 +380,13 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
         "worker_id": s.worker_id,
         "as_of": format_time(r.as_of),
         "score": r.score,
+        "score_uncapped": _clip(c.score(model)),
+        "score_cap": {
+            "value": score_cap(model, s),
+            "why": "open alerts cap the score until an analyst resolves them"
+            if s.flags
+            else "no open alert",
+        },
         "score_long_memory": r.score_long,
         "prior_score": model.prior_score,
         "confidence": r.confidence,

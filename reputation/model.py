@@ -78,6 +78,9 @@ class TrustModel:
     new_confidence, review_min_confidence
         Below `new_confidence` a worker is ``new``; low scores only send a
         worker to ``review`` once confidence reaches `review_min_confidence`.
+    alert_score_cap, blocked_score_cap
+        Ceiling of the score while an alert is open on the worker, and while a
+        blocking (sanctions) alert is open.
 
     Examples
     --------
@@ -114,6 +117,8 @@ class TrustModel:
     trusted_min_confidence: float = 0.5
     new_confidence: float = 0.2
     review_min_confidence: float = 0.3
+    alert_score_cap: float = 0.45
+    blocked_score_cap: float = 0.05
     version: str = field(default="1")
 
     def __post_init__(self) -> None:
@@ -146,6 +151,8 @@ class TrustModel:
             "trusted_min_confidence",
             "new_confidence",
             "review_min_confidence",
+            "alert_score_cap",
+            "blocked_score_cap",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
