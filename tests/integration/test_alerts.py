@@ -157,10 +157,34 @@ def test_simulated_platform_alerts_match_replay_and_override_bands(stack: Stack)
         return "SHARED_WALLET" not in stack.latest_scores()[worker]["flags"]
 
     wait_until(flag_closed, 60, "the resolved alert to leave the worker's flags")
-    status, body = http("GET", f"{base}/alerts?status=resolved")
+    status, body = http("GET", f"{base}/alerts?status=resolved&type=SHARED_WALLET")
     assert status == 200
     assert [a["alert_id"] for a in body["alerts"]] == [shared["alert_id"]]  # type: ignore[index]
     assert body["alerts"][0]["resolution"]["disposition"] == "confirmed"  # type: ignore[index]
+    # A simulated takeover: its drift alerts put it in review; resolving them clears it.
+    takeover = workers_of(truth, "takeover")[0]
+    mine = [a for a in expected_alerts if a["worker_id"] == takeover]
+    assert {"ACTIVITY_HOURS_SHIFT", "CONTEXT_SHIFT"} <= {a["type"] for a in mine}, mine
+    assert all(a["kind"] == "drift" for a in mine)
+    hours = next(a for a in mine if a["type"] == "ACTIVITY_HOURS_SHIFT")
+    assert hours["evidence"] and hours["event_ids"]
+    assert latest[takeover]["band"] == "review"
+    assert "ACTIVITY_HOURS_SHIFT" in latest[takeover]["reasons"]
+    for a in mine:
+        status, _ = http(
+            "POST",
+            f"{base}/alerts/{a['alert_id']}/resolve",
+            {"disposition": "confirmed", "note": "operator changed; account suspended"},
+        )
+        assert status == 202
+    wait_until(
+        lambda: (
+            stack.latest_scores()[takeover]["flags"] == []
+            and stack.latest_scores()[takeover]["band"] not in ("review", "blocked")
+        ),
+        60,
+        "the takeover's record to drop its resolved alerts",
+    )
     status, explained = http("GET", f"{base}/workers/{direct['worker_id']}/explain")
     assert status == 200
     assert any(a["type"] == "SANCTIONED_PAYOUT" for a in explained["open_alerts"])  # type: ignore[index]
