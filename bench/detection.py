@@ -438,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             "pooled": summary,
             "per_seed": per_seed,
         }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     return 0
 

@@ -1,0 +1,247 @@
+"""Latency through the real broker and `vigil worker`: payout to alert, event to score.
+
+``--mode alerts`` (default): loads the real OFAC list into the sanctions topic,
+starts one engine, then produces payouts at a fixed rate (default 1,000/s), a
+share of them to listed wallets (each by a new worker, so each raises its own
+alert). The latency of an alert is its Kafka timestamp (set by the engine's
+producer) minus the time the payout was handed to the producer.
+
+``--mode scores``: task events at a fixed rate, each for a new worker, so each
+``vigil.scores`` record answers exactly one event; latency as above.
+
+The baseline, measured in the same run on the same broker, is the time from
+producing an event to a plain consumer reading it.
+
+    .venv/bin/python bench/alert_latency.py --rate 1000 --seconds 20
+    .venv/bin/python bench/alert_latency.py --mode scores --rate 5000 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+VIGIL = str(Path(sys.executable).with_name("vigil"))
+OFAC = REPO / "chain" / "data" / "ofac_sdn_evm_addresses.csv"
+
+
+def listed() -> list[str]:
+    with OFAC.open() as fh:
+        return [row["address"].lower() for row in csv.DictReader(fh)]
+
+
+def wallet(i: int) -> str:
+    return f"0x{(0xA11CE << 128) + i:040x}"
+
+
+def payout(i: int, worker: str, to: str, at_s: float) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"lat-{i}",
+            "worker_id": worker,
+            "payer_id": f"agent-{i % 7}",
+            "wallet": to,
+            "chain_id": 1,
+            "asset": "USDC",
+            "amount": "25.00",
+            "paid_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_s)),
+        }
+    )
+
+
+def task(i: int, worker: str, at_s: float) -> bytes:
+    t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_s))
+    return orjson.dumps(
+        {
+            "event_id": f"lat-{i}",
+            "worker_id": worker,
+            "payer_id": f"agent-{i % 7}",
+            "task_id": f"k-{i}",
+            "outcome": "accepted",
+            "assigned_at": t,
+            "completed_at": t,
+        }
+    )
+
+
+def consume(
+    bootstrap: str, topic: str, want: int, out: dict[str, float], stop: threading.Event, key_of: str
+) -> None:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"lat-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,
+    )
+    try:
+        while not stop.is_set() and len(out) < want:
+            for records in consumer.poll(timeout_ms=100).values():
+                for r in records:
+                    rec = orjson.loads(r.value)
+                    if key_of == "alert":
+                        out[str(rec["event_ids"][0])] = r.timestamp / 1000.0
+                    elif key_of == "score":
+                        out["lat-" + str(rec["worker_id"]).removeprefix("lat-w-")] = (
+                            r.timestamp / 1000.0
+                        )
+                    else:
+                        out[str(rec["event_id"])] = time.time()
+    finally:
+        consumer.close()
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1000.0, q)) if xs else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mode", choices=("alerts", "scores"), default="alerts")
+    ap.add_argument("--rate", type=float, default=1000.0, help="payouts per second")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--flagged-every", type=int, default=20, help="1 in N payouts is to a listed wallet"
+    )
+    ap.add_argument("--bootstrap")
+    ap.add_argument("--port", type=int, default=16095)
+    args = ap.parse_args()
+
+    from kafka import KafkaProducer
+
+    from tests.helpers.kafka import ensure_single_broker
+
+    broker = None
+    bootstrap = args.bootstrap
+    if not bootstrap:
+        broker = ensure_single_broker(39092, REPO / ".cache/kafka/run/bench-39092")
+        bootstrap = broker.bootstrap
+    prefix = f"lat{uuid.uuid4().hex[:6]}."
+    env = dict(
+        os.environ,
+        VIGIL_KAFKA_BOOTSTRAP=bootstrap,
+        VIGIL_TOPIC_PREFIX=prefix,
+        VIGIL_APP_ID=f"{prefix}engine",
+        VIGIL_WEB_PORT=str(args.port),
+        VIGIL_LOG_LEVEL="WARNING",
+    )
+    proc = None
+    try:
+        subprocess.run([VIGIL, "topics"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                VIGIL,
+                "sanctions",
+                "load",
+                str(OFAC),
+                "--bootstrap",
+                bootstrap,
+                "--topic-prefix",
+                prefix,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        tmp = tempfile.mkdtemp(prefix="vigil-lat-")
+        env["VIGIL_DATA_DIR"] = tmp
+        with (Path(tmp) / "engine.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [VIGIL, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        # Warm up: one event must come back as an alert (or score) before timing starts.
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=1)
+        targets = listed()
+        scores = args.mode == "scores"
+        out_topic, in_topic = ("scores", "tasks") if scores else ("alerts", "payouts")
+        kind = "score" if scores else "alert"
+        warm_value = (
+            task(-1, "lat-w--1", time.time())
+            if scores
+            else payout(-1, "warm", targets[0], time.time())
+        )
+        producer.send(f"{prefix}{in_topic}", key=b"warm", value=warm_value)
+        producer.flush()
+        warm: dict[str, float] = {}
+        consume(bootstrap, f"{prefix}{out_topic}", 1, warm, threading.Event(), kind)
+
+        n = int(args.rate * args.seconds)
+        every = 1 if scores else args.flagged_every
+        flagged = [i for i in range(n) if i % every == 0]
+        sent: dict[str, float] = {}
+        alerts: dict[str, float] = {}
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+        threads = [
+            threading.Thread(
+                target=consume,
+                args=(bootstrap, f"{prefix}{out_topic}", len(flagged) + 1, alerts, stop, kind),
+            ),
+            threading.Thread(
+                target=consume, args=(bootstrap, f"{prefix}{in_topic}", n + 1, seen, stop, "payout")
+            ),
+        ]
+        for t in threads:
+            t.start()
+        began = time.time()
+        for i in range(n):
+            due = began + i / args.rate
+            while (now := time.time()) < due:
+                time.sleep(min(0.001, due - now))
+            to = targets[i % len(targets)] if i % every == 0 else wallet(i)
+            worker = f"lat-w-{i}" if i % every == 0 else f"lat-w-{i % 5000}"
+            value = task(i, worker, due) if scores else payout(i, worker, to, due)
+            sent[f"lat-{i}"] = time.time()
+            producer.send(f"{prefix}{in_topic}", key=worker.encode(), value=value)
+        producer.flush()
+        achieved = n / (time.time() - began)
+        deadline = time.time() + 120
+        while time.time() < deadline and len(alerts) < len(flagged) + 1:
+            time.sleep(0.2)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=60)
+        if broker is not None:
+            broker.stop()
+
+    lat = [alerts[k] - sent[k] for k in sent if k in alerts]
+    base = [seen[k] - sent[k] for k in sent if k in seen]
+    print(
+        f"\n{n} payouts at {achieved:,.0f}/s offered ({args.rate:,.0f} target), "
+        f"{len(flagged)} to listed wallets; {len(lat)} alerts received\n"
+    )
+    print("| path | p50 ms | p99 ms | max ms | p99 ratio to baseline |\n|---|---:|---:|---:|---:|")
+    print(
+        f"| produce -> plain consumer reads the payout (baseline) | {pct(base, 50):.1f} | "
+        f"{pct(base, 99):.1f} | {pct(base, 100):.1f} | 1.00 |"
+    )
+    print(
+        f"| payout -> SANCTIONED_PAYOUT on vigil.alerts | {pct(lat, 50):.1f} | "
+        f"{pct(lat, 99):.1f} | {pct(lat, 100):.1f} | {pct(lat, 99) / pct(base, 99):.2f} |"
+    )
+    return 0 if len(lat) == len(flagged) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
