@@ -227,17 +227,20 @@ def main() -> int:
 
     lat = [alerts[k] - sent[k] for k in sent if k in alerts]
     base = [seen[k] - sent[k] for k in sent if k in seen]
+    what = "task events, one new worker each" if scores else "payouts"
+    out = "scores" if scores else f"alerts ({len(flagged)} payouts to listed wallets)"
     print(
-        f"\n{n} payouts at {achieved:,.0f}/s offered ({args.rate:,.0f} target), "
-        f"{len(flagged)} to listed wallets; {len(lat)} alerts received\n"
+        f"\n{n} {what} at {achieved:,.0f}/s offered ({args.rate:,.0f} target); "
+        f"{len(lat)} of {len(flagged)} {out} received\n"
     )
     print("| path | p50 ms | p99 ms | max ms | p99 ratio to baseline |\n|---|---:|---:|---:|---:|")
     print(
-        f"| produce -> plain consumer reads the payout (baseline) | {pct(base, 50):.1f} | "
-        f"{pct(base, 99):.1f} | {pct(base, 100):.1f} | 1.00 |"
+        f"| produce -> plain consumer reads the {in_topic} event (baseline) | "
+        f"{pct(base, 50):.1f} | {pct(base, 99):.1f} | {pct(base, 100):.1f} | 1.00 |"
     )
+    label = "task -> its record on vigil.scores" if scores else "payout -> SANCTIONED_PAYOUT"
     print(
-        f"| payout -> SANCTIONED_PAYOUT on vigil.alerts | {pct(lat, 50):.1f} | "
+        f"| {label} | {pct(lat, 50):.1f} | "
         f"{pct(lat, 99):.1f} | {pct(lat, 100):.1f} | {pct(lat, 99) / pct(base, 99):.2f} |"
     )
     return 0 if len(lat) == len(flagged) else 1
