@@ -71,7 +71,9 @@ from crowd_lib import (  # noqa: E402  (bench/ is a folder of scripts, not a pac
 
 REPO = Path(__file__).resolve().parents[1]
 VIGIL = str(Path(sys.executable).with_name("vigil"))
-DEFAULT_DATA = Path("/work/shared/data/crowd/crowdtruth")
+# The shared data sits beside the checkout (../shared), as on CI; /work/shared otherwise.
+_BESIDE = REPO.parent / "shared" / "data" / "crowd" / "crowdtruth"
+DEFAULT_DATA = _BESIDE if _BESIDE.is_dir() else Path("/work/shared/data/crowd/crowdtruth")
 DATASETS = ("medical", "events")
 MEDICAL_ITEMS = ("cause", "treat")
 NONE_ITEM = "[NONE]"
