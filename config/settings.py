@@ -72,6 +72,7 @@ class EngineConfig:
     data_dir: Path = Path("var/engine")
     batch_max: int = 2000
     batch_within_s: float = 0.05
+    fetch_max_wait_ms: int = 50
     max_message_bytes: int = 64 * 1024
     rocksdb_block_cache_mb: int = 64
     state_cache_size: int = 100_000
@@ -83,6 +84,10 @@ class EngineConfig:
         if not 0 < self.batch_within_s <= 10:
             raise ConfigError(
                 f"VIGIL_BATCH_WITHIN_S must be within (0, 10], got {self.batch_within_s}"
+            )
+        if not 1 <= self.fetch_max_wait_ms <= 10_000:
+            raise ConfigError(
+                f"VIGIL_FETCH_MAX_WAIT_MS must be within 1..10000, got {self.fetch_max_wait_ms}"
             )
         if self.state_cache_size < 1:
             raise ConfigError(f"VIGIL_STATE_CACHE_SIZE must be >= 1, got {self.state_cache_size}")
@@ -229,6 +234,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         data_dir=Path(str(_get(env, "VIGIL_DATA_DIR", str, "var/engine"))),
         batch_max=int(_get(env, "VIGIL_BATCH_MAX", int, 2000)),  # type: ignore[call-overload]
         batch_within_s=float(_get(env, "VIGIL_BATCH_WITHIN_S", float, 0.05)),  # type: ignore[arg-type]
+        fetch_max_wait_ms=int(_get(env, "VIGIL_FETCH_MAX_WAIT_MS", int, 50)),  # type: ignore[call-overload]
         max_message_bytes=int(_get(env, "VIGIL_MAX_MESSAGE_BYTES", int, 64 * 1024)),  # type: ignore[call-overload]
         rocksdb_block_cache_mb=int(_get(env, "VIGIL_ROCKSDB_BLOCK_CACHE_MB", int, 64)),  # type: ignore[call-overload]
         state_cache_size=int(_get(env, "VIGIL_STATE_CACHE_SIZE", int, 100_000)),  # type: ignore[call-overload]

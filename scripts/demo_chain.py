@@ -82,10 +82,14 @@ def run(w3: Any, token_address: str, truth_path: Path, interval_s: float, after_
             sender = web3.Web3.to_checksum_address(wallet)
             w3.provider.make_request("anvil_impersonateAccount", [sender])
             w3.provider.make_request("anvil_setBalance", [sender, hex(10**18)])
-            token.functions.mint(sender, 500 * 10**6).transact({"from": accounts[0]})
-            token.functions.transfer(web3.Web3.to_checksum_address(listed), 400 * 10**6).transact(
-                {"from": sender}
+            # Blocks come every few seconds: the mint must be mined before the transfer.
+            minted = token.functions.mint(sender, 500 * 10**6).transact({"from": accounts[0]})
+            w3.eth.wait_for_transaction_receipt(minted, timeout=60)
+            to = web3.Web3.to_checksum_address(listed)
+            sent = token.functions.transfer(to, 400 * 10**6).transact(
+                {"from": sender, "gas": 100_000}
             )
+            w3.eth.wait_for_transaction_receipt(sent, timeout=60)
             print(f"demo_chain: {worker}'s wallet {wallet} sent 400 VUSD to listed {listed}")
             exposed = True
         time.sleep(interval_s)

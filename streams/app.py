@@ -26,6 +26,7 @@ from typing import Any
 import faust
 import orjson
 from faust.streams import _current_event  # see event_scope: the documented way round issue 497
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus
@@ -64,6 +65,39 @@ def event_scope(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread with a configurable fetch long-poll.
+
+    Faust hard-codes ``fetch_max_wait_ms=1500``. aiokafka leaves the partitions
+    that still hold unconsumed records out of its next fetch request and, with
+    one request in flight per broker, cannot fetch them again until that request
+    returns. When the request in flight holds only quiet partitions (the other
+    input topics, the links topic) the broker keeps it for the whole long-poll,
+    so an event could wait up to 1.5 s per hop before the engine saw it.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(transport, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            if not hasattr(consumer, "_fetch_max_wait_ms"):  # pragma: no cover
+                raise RuntimeError("aiokafka changed: no _fetch_max_wait_ms to set")
+            consumer._fetch_max_wait_ms = wait_ms
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    """The aiokafka transport, with `_ConsumerThread` and its fetch long-poll."""
+
+    Consumer = _Consumer
+    fetch_max_wait_ms: int | None = None
+
+
 class Engine:
     """One Vigil engine: a Faust app with its topics, table, agent and web routes."""
 
@@ -99,6 +133,10 @@ class Engine:
             key_serializer="raw",
             value_serializer="raw",
         )
+        # Before anything creates Faust's own transport (Topics.declare does).
+        transport = _Transport(self.app.conf.broker_consumer, self.app)
+        transport.fetch_max_wait_ms = engine.fetch_max_wait_ms
+        self.app.transport = transport
         self.topics = Topics.declare(self.app, kafka)
         cache = engine.rocksdb_block_cache_mb * 1024 * 1024
         self.workers = self.app.Table(
