@@ -90,7 +90,10 @@ def run(w3: Any, token_address: str, truth_path: Path, interval_s: float, after_
                 {"from": sender, "gas": 100_000}
             )
             w3.eth.wait_for_transaction_receipt(sent, timeout=60)
-            print(f"demo_chain: {worker}'s wallet {wallet} sent 400 VUSD to listed {listed}")
+            print(
+                f"demo_chain: {worker}'s wallet {wallet} sent 400 VUSD to listed {listed}",
+                flush=True,
+            )
             exposed = True
         time.sleep(interval_s)
 

@@ -7,6 +7,7 @@ wallet, the list entry or transfer that makes an earlier payout linked).
 
 from __future__ import annotations
 
+from reputation.alerts import DRIFT_ALERT_TYPES, SANCTIONS_ALERT_TYPES
 from sim.chain import ChainFacts
 from sim.config import BAD_KINDS, SimConfig
 from sim.entities import Population, Worker
@@ -15,18 +16,7 @@ from sim.sanctions import ListedAddress
 from sim.times import format_time
 
 #: Alert types of CONTRACT.md in a fixed order (used to sort expected alerts).
-ALERT_TYPES: tuple[str, ...] = (
-    "ACTIVITY_HOURS_SHIFT",
-    "QUALITY_SHIFT",
-    "VELOCITY_SURGE",
-    "CONTEXT_SHIFT",
-    "PAYOUT_WALLET_CHANGE",
-    "SHARED_WALLET",
-    "SHARED_DEVICE",
-    "SANCTIONED_PAYOUT",
-    "SANCTIONED_LINKED_PAYOUT",
-    "RETROACTIVE_MATCH",
-)
+ALERT_TYPES: tuple[str, ...] = DRIFT_ALERT_TYPES + SANCTIONS_ALERT_TYPES
 
 
 def _time(ts: int | None) -> str | None:
