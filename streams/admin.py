@@ -10,7 +10,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from config.settings import KafkaConfig
 from reputation.errors import ReputationError
-from streams.topics import all_topic_specs
+from streams.topics import all_topic_specs, changelog_specs
 
 __all__ = ["BrokerUnavailableError", "ensure_topics", "kafka_client_options"]
 
@@ -42,8 +42,10 @@ def kafka_client_options(kafka: KafkaConfig) -> dict[str, object]:
     return options
 
 
-def ensure_topics(kafka: KafkaConfig, timeout_s: float = 60.0) -> list[str]:
-    """Create every missing contract topic; return the names created.
+def ensure_topics(
+    kafka: KafkaConfig, timeout_s: float = 60.0, app_id: str | None = None
+) -> list[str]:
+    """Create every missing contract topic (and, given the app id, changelog); return the names.
 
     Waits up to `timeout_s` for the broker, then raises the last connection error
     with the bootstrap address in its message.
@@ -70,6 +72,7 @@ def ensure_topics(kafka: KafkaConfig, timeout_s: float = 60.0) -> list[str]:
                 topic_configs={"cleanup.policy": "compact"} if compacted else {},
             )
             for name, partitions, compacted in all_topic_specs(kafka)
+            + (changelog_specs(kafka, app_id) if app_id else [])
             if name not in existing
         ]
         for topic in wanted:

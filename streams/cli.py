@@ -90,7 +90,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import Engine
 
     settings = _settings(args)
-    ensure_topics(settings.kafka)
+    ensure_topics(settings.kafka, app_id=settings.engine.app_id)
     settings.engine.data_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(settings)
     log.info(
@@ -160,7 +160,7 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     from streams.admin import ensure_topics
 
     settings = _settings(args)
-    created = ensure_topics(settings.kafka)
+    created = ensure_topics(settings.kafka, app_id=settings.engine.app_id)
     print(f"created {len(created)} topics: {', '.join(created) or '(all existed)'}")
     return 0
 

@@ -14,7 +14,15 @@ from config.settings import (
     KafkaConfig,
 )
 
-__all__ = ["CHAIN_TOPICS", "WORKER_TOPICS", "Topics", "all_topic_specs", "partitions_of"]
+__all__ = [
+    "CHAIN_TOPICS",
+    "TABLES",
+    "WORKER_TOPICS",
+    "Topics",
+    "all_topic_specs",
+    "changelog_specs",
+    "partitions_of",
+]
 
 #: Topics keyed by worker id, consumed together and co-partitioned with the worker table.
 WORKER_TOPICS = ("tasks", "quality", "payouts", "alert-status")
@@ -25,6 +33,28 @@ CHAIN_TOPICS = ("transfers", "sanctions")
 def partitions_of(kafka: KafkaConfig, name: str) -> int:
     """Return the partition count of a topic (short name)."""
     return 1 if name in SINGLE_PARTITION_TOPICS else kafka.partitions
+
+
+#: The engine's tables and the topic each is co-partitioned with (same partition count).
+TABLES: dict[str, str] = {
+    "workers": "tasks",
+    "addresses": "links",
+    "devices": "links",
+    "raised-alerts": "links",
+}
+
+
+def changelog_specs(kafka: KafkaConfig, app_id: str) -> list[tuple[str, int, bool]]:
+    """Return (name, partitions, compacted) of the tables' changelog topics (Faust's names).
+
+    Created before the worker starts: a changelog topic that Faust creates itself
+    can show 0 partitions in the consumer's metadata for a while, and a table
+    write then fails Faust's partition check (``PartitionsMismatch``).
+    """
+    return [
+        (f"{app_id}-{table}-changelog", partitions_of(kafka, source), True)
+        for table, source in TABLES.items()
+    ]
 
 
 def all_topic_specs(kafka: KafkaConfig) -> list[tuple[str, int, bool]]:

@@ -202,25 +202,25 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def vigil_metrics_target() -> Iterator[ScrapeTarget]:
-    """The engine's metrics over HTTP.
+def vigil_metrics_target(kafka_bootstrap: str, tmp_path: Path) -> Iterator[ScrapeTarget]:
+    """A running `vigil worker` (real broker, bearer tokens on) that has scored some events."""
+    import orjson
 
-    A stand-in for now: streams.metrics' registry (prometheus_client's default
-    one) served by prometheus_client's own HTTP server. To test against a real
-    worker, make this fixture start ``vigil worker`` (with VIGIL_API_TOKENS) and
-    yield ``ScrapeTarget("http://127.0.0.1:<port>/metrics", token)``.
-    """
-    from prometheus_client import REGISTRY, start_http_server
+    from tests.helpers.events import make_events
+    from tests.integration.conftest import Stack
 
-    import streams.metrics  # noqa: F401  # registers the engine's metrics
-
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=REGISTRY)
+    stack = Stack(kafka_bootstrap, tmp_path / "engine")
+    stack.workdir.mkdir()
+    stack.env_extra["VIGIL_API_TOKENS"] = "metrics-token-1:scores"
+    stack.create_topics()
+    events = make_events(5, 200, 7)
+    stack.produce([(t, str(e["worker_id"]).encode(), orjson.dumps(e)) for t, e in events])
+    port = free_port()
+    proc = stack.start_engine("engine-prom", port)
     try:
-        yield ScrapeTarget(f"http://127.0.0.1:{server.server_port}/metrics")
+        yield ScrapeTarget(f"http://127.0.0.1:{port}/metrics", "metrics-token-1")
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        stack.stop(proc)
 
 
 def api(base: str, path: str, **params: str) -> dict[str, object]:
@@ -321,10 +321,12 @@ def test_real_prometheus_scrapes_the_engine_metrics_and_evaluates_the_rules(
     assert series["metric"]["instance"] == instance
 
     def metric() -> list[object]:
-        body = api(prometheus, "/api/v1/query", query='vigil_scores_emitted_total{job="vigil"}')
+        query = 'vigil_events_total{job="vigil",result="applied"} > 0'
+        body = api(prometheus, "/api/v1/query", query=query)
         return body["data"]["result"]
 
-    assert wait_for("vigil_scores_emitted_total", metric)
+    # The worker scored the events produced before it started, and Prometheus saw it.
+    assert wait_for("vigil_events_total of applied events", metric)
 
     targets = api(prometheus, "/api/v1/targets")["data"]["activeTargets"]
     assert [(t["labels"]["job"], t["health"], t["lastError"]) for t in targets] == [

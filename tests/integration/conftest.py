@@ -18,27 +18,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.helpers.kafka import KafkaBroker, ensure_single_broker
-
 REPO = Path(__file__).resolve().parents[2]
 VIGIL = str(Path(sys.executable).with_name("vigil"))
-BROKER_PORT = int(os.environ.get("VIGIL_TEST_KAFKA_PORT", "29092"))
-
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real single-node Kafka on loopback (started here unless one is given)."""
-    given = os.environ.get("VIGIL_TEST_KAFKA_BOOTSTRAP")
-    if given:
-        yield given
-        return
-    broker: KafkaBroker = ensure_single_broker(
-        BROKER_PORT, tmp_path_factory.mktemp("kafka") / f"single-{BROKER_PORT}"
-    )
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 @dataclass
