@@ -1,10 +1,11 @@
-"""Events per second through the real broker: one `vigil worker` vs a raw aiokafka consumer.
+"""Events per second through the real broker: `vigil worker` (1 and 2 processes) vs raw aiokafka.
 
-Both read the same three worker topics in the same run, so the ratio is robust
-to a noisy shared machine. A third line measures the engine's processing with no
-Kafka at all (decode + state update + record, the `vigil replay` path).
+All read the same three worker topics in the same run, so the ratios are robust
+to a noisy shared machine. Each engine run is a fresh consumer group reading
+from the start. A last line measures the engine's processing with no Kafka at
+all (decode + state update + record, the `vigil replay` path).
 
-    .venv/bin/python bench/throughput.py --events 200000 --workers 20000
+    .venv/bin/python bench/throughput.py --events 60000 --workers 6000 --engines 1 2
 
 Starts its own broker on 127.0.0.1:39092 unless --bootstrap is given.
 """
@@ -89,51 +90,63 @@ def applied_total(port: int) -> float:
 
 
 def engine_run(
-    bootstrap: str, prefix: str, n: int, workdir: Path, port: int
+    bootstrap: str, prefix: str, n: int, workdir: Path, port: int, engines: int = 1
 ) -> tuple[float, float]:
-    env = dict(
-        os.environ,
-        VIGIL_KAFKA_BOOTSTRAP=bootstrap,
-        VIGIL_TOPIC_PREFIX=prefix,
-        VIGIL_APP_ID=f"{prefix}bench",
-        VIGIL_WEB_PORT=str(port),
-        VIGIL_DATA_DIR=str(workdir / "engine"),
-        VIGIL_LOG_LEVEL="WARNING",
-    )
-    with (workdir / "engine.log").open("wb") as log:
-        proc = subprocess.Popen([VIGIL, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    """Run `engines` worker processes in one group until they applied `n` events.
+
+    Returns the seconds from the first applied event to the last, and the
+    largest resident memory of a process at the end (MiB).
+    """
+    procs = []
+    for k in range(engines):
+        env = dict(
+            os.environ,
+            VIGIL_KAFKA_BOOTSTRAP=bootstrap,
+            VIGIL_TOPIC_PREFIX=prefix,
+            VIGIL_APP_ID=f"{prefix}bench{engines}",  # a fresh group per run reads from the start
+            VIGIL_WEB_PORT=str(port + k),
+            VIGIL_DATA_DIR=str(workdir / f"engine-{k}"),
+            VIGIL_LOG_LEVEL="WARNING",
+        )
+        with (workdir / f"engine-{k}.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen([VIGIL, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            )
     try:
         t_first = None
         deadline = time.monotonic() + 1800
         done = 0.0
         while time.monotonic() < deadline:
-            try:
-                done = applied_total(port)
-            except OSError:
-                done = 0.0
+            done = 0.0
+            for k in range(engines):
+                try:
+                    done += applied_total(port + k)
+                except OSError:
+                    pass
             now = time.perf_counter()
             if done > 0 and t_first is None:
                 t_first = now
             if done >= n:
                 break
-            if proc.poll() is not None:
-                raise SystemExit(f"engine died:\n{(workdir / 'engine.log').read_text()[-2000:]}")
+            for k, proc in enumerate(procs):
+                if proc.poll() is not None:
+                    log_text = (workdir / f"engine-{k}.log").read_text()[-2000:]
+                    raise SystemExit(f"engine {k} died:\n{log_text}")
             time.sleep(0.2)
         elapsed = time.perf_counter() - (t_first or time.perf_counter())
-        import resource
-
         rss_mb = 0.0
-        try:
-            rss_mb = (
-                int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0])
-                / 1024
-            )
-        except (OSError, IndexError, ValueError):
-            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        for proc in procs:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                rss_mb = max(rss_mb, int(status.split("VmRSS:")[1].split()[0]) / 1024)
+            except (OSError, IndexError, ValueError):
+                pass
         return elapsed, rss_mb
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
 
 
 def core_only(events: list[tuple[str, dict[str, object]]]) -> float:
@@ -164,6 +177,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=20_000)
     ap.add_argument("--bootstrap")
     ap.add_argument("--port", type=int, default=16090)
+    ap.add_argument("--engines", type=int, nargs="+", default=[1, 2], help="process counts to run")
     args = ap.parse_args()
 
     broker = None
@@ -181,22 +195,24 @@ def main() -> int:
         t_produce = produce(bootstrap, prefix, events)
         topics = [f"{prefix}{t}" for t in ("tasks", "quality", "payouts")]
         t_raw = asyncio.run(raw_consume(bootstrap, topics, len(events)))
-        with tempfile.TemporaryDirectory() as tmp:
-            t_engine, rss = engine_run(bootstrap, prefix, len(events), Path(tmp), args.port)
+        runs: dict[int, tuple[float, float]] = {}
+        for engines in args.engines:
+            with tempfile.TemporaryDirectory() as tmp:
+                runs[engines] = engine_run(
+                    bootstrap, prefix, len(events), Path(tmp), args.port, engines
+                )
         t_core = core_only(events)
     finally:
         if broker is not None:
             broker.stop()
     n = len(events)
-    rows = [
-        ("raw aiokafka consumer + JSON decode (baseline)", n / t_raw, 1.0),
-        (
-            "vigil worker, full state (RocksDB, changelog, scores out)",
-            n / t_engine,
-            t_raw / t_engine,
-        ),
-        ("engine core without Kafka (decode, apply, record)", n / t_core, t_raw / t_core),
-    ]
+    rows = [("raw aiokafka consumer + JSON decode (baseline)", n / t_raw, 1.0)]
+    for engines, (t_engine, _) in runs.items():
+        what = "1 vigil worker process" if engines == 1 else f"{engines} vigil worker processes"
+        rows.append(
+            (f"{what}, full state (RocksDB, changelog, scores out)", n / t_engine, t_raw / t_engine)
+        )
+    rows.append(("engine core without Kafka (decode, apply, record)", n / t_core, t_raw / t_core))
     print(
         f"\n{n} events, {args.workers} workers, 8 partitions; "
         f"producer wrote {n / t_produce:,.0f} ev/s\n"
@@ -204,7 +220,8 @@ def main() -> int:
     print("| path | events/s | ratio to baseline |\n|---|---:|---:|")
     for name, rate, ratio in rows:
         print(f"| {name} | {rate:,.0f} | {ratio:.2f} |")
-    print(f"\nengine RSS at the end: {rss:.0f} MiB")
+    for engines, (_, rss) in runs.items():
+        print(f"\nlargest engine RSS at the end with {engines} process(es): {rss:.0f} MiB")
     return 0
 
 
