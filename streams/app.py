@@ -80,9 +80,10 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         wait_ms = getattr(transport, "fetch_max_wait_ms", None)
         if wait_ms is not None:
+            # AIOKafkaConsumer keeps the value it hands its Fetcher at start().
             if not hasattr(consumer, "_fetch_max_wait_ms"):  # pragma: no cover
                 raise RuntimeError("aiokafka changed: no _fetch_max_wait_ms to set")
-            consumer._fetch_max_wait_ms = wait_ms
+            consumer._fetch_max_wait_ms = wait_ms  # noqa: SLF001 - Faust offers no setting
         return consumer
 
 
