@@ -382,6 +382,8 @@ class Engine:
         consumer = self.app.consumer
         prefix = self.settings.kafka.topic_prefix
         committed = getattr(consumer, "_committed_offset", {})
+        # Partitions lost in a rebalance must not keep reporting their last lag.
+        metrics.CONSUMER_LAG.clear()
         for tp in consumer.assignment():
             if not tp.topic.startswith(prefix):
                 continue
