@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,7 +132,7 @@ def main() -> int:
     broker = None
     bootstrap = args.bootstrap
     if not bootstrap:
-        broker = ensure_single_broker(39092, REPO / ".cache/kafka/run/bench-39092")
+        broker = ensure_single_broker(39092, Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-")))
         bootstrap = broker.bootstrap
     prefix = f"lat{uuid.uuid4().hex[:6]}."
     env = dict(
@@ -224,6 +225,7 @@ def main() -> int:
             proc.wait(timeout=60)
         if broker is not None:
             broker.stop()
+            shutil.rmtree(broker.dir, ignore_errors=True)  # a fresh broker each run
 
     lat = [alerts[k] - sent[k] for k in sent if k in alerts]
     base = [seen[k] - sent[k] for k in sent if k in seen]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -185,7 +186,7 @@ def main() -> int:
     if not bootstrap:
         from tests.helpers.kafka import ensure_single_broker
 
-        broker = ensure_single_broker(39092, REPO / ".cache/kafka/run/bench-39092")
+        broker = ensure_single_broker(39092, Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-")))
         bootstrap = broker.bootstrap
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     try:
@@ -205,6 +206,7 @@ def main() -> int:
     finally:
         if broker is not None:
             broker.stop()
+            shutil.rmtree(broker.dir, ignore_errors=True)  # a fresh broker each run
     n = len(events)
     rows = [("raw aiokafka consumer + JSON decode (baseline)", n / t_raw, 1.0)]
     for engines, (t_engine, _) in runs.items():
