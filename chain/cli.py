@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from chain.checkpoint import FileCheckpointStore
 from chain.errors import ChainError, CheckpointError, SanctionsFormatError
@@ -34,6 +35,7 @@ from chain.sanctions import (
 )
 from chain.sanctions_topic import KafkaSanctionsSource, ensure_compacted_topic
 from chain.watcher import WatchConfig, Watcher
+from config.settings import settings_of
 from reputation.errors import ConfigError, InvalidEventError
 from reputation.events import Address, TransferEvent, parse_address
 
@@ -45,16 +47,48 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_PREFIX = "vigil."
 DEFAULT_CHECKPOINT = Path("var/chain/checkpoint.json")
 _SHOW = 20  # entries listed per kind in the load summary
+_WATCH_EPILOG = """\
+Runs until SIGINT/SIGTERM, logging each published block range; the checkpoint file makes a
+restart continue where it stopped. The broker is given with --bootstrap and --topic-prefix;
+TLS and SASL come from VIGIL_KAFKA_SECURITY_PROTOCOL, VIGIL_KAFKA_SSL_* and
+VIGIL_KAFKA_SASL_* (config/README.md).
+
+examples:
+  vigil chain watch --rpc http://127.0.0.1:8545 --confirmations 2 \\
+      --tokens 0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48
+  vigil chain watch --rpc wss://node.example/ws --stdout --from-block 21000000
+"""
+_LOAD_EPILOG = """\
+Prints the diff (added, removed, changed entries) and how many messages were published.
+The broker is given with --bootstrap and --topic-prefix; TLS and SASL come from
+VIGIL_KAFKA_SECURITY_PROTOCOL, VIGIL_KAFKA_SSL_* and VIGIL_KAFKA_SASL_* (config/README.md).
+
+examples:
+  vigil sanctions load chain/data/ofac_sdn_evm_addresses.csv --dry-run
+  vigil sanctions load sdn_advanced.xml --bootstrap 127.0.0.1:9092 --topic-prefix vigil.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``chain`` and ``sanctions`` commands to the ``vigil`` parser."""
-    chain = subparsers.add_parser("chain", help="follow an EVM node")
-    chain_sub = chain.add_subparsers(dest="chain_command", required=True)
+    chain = subparsers.add_parser(
+        "chain",
+        help="follow an EVM node (chain watch)",
+        description="The chain watcher: turns an EVM node's confirmed transfers into "
+        "<prefix>transfers events for the wallet side of the engine.",
+    )
+    chain_sub = chain.add_subparsers(
+        dest="chain_command", metavar="COMMAND", required=True, title="commands"
+    )
     watch = chain_sub.add_parser(
         "watch",
         help="publish confirmed ERC-20 and ETH transfers to <prefix>transfers",
-        description="Follow an EVM node over JSON-RPC and publish confirmed transfers.",
+        description="Follow an EVM node over JSON-RPC and publish confirmed ERC-20 and native "
+        "ETH transfers (the vigil.transfers format) once a block has --confirmations blocks on "
+        "top; shallower reorganisations are handled, a deeper one stops the watcher with an "
+        "error.",
+        epilog=_WATCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     watch.add_argument(
         "--rpc", required=True, help="JSON-RPC URL: http(s):// (polled) or ws(s)://; never logged"
@@ -80,10 +114,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="first block when there is no checkpoint (default: the next block to be confirmed)",
     )
-    watch.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help="Kafka brokers")
-    watch.add_argument("--topic-prefix", default=DEFAULT_PREFIX)
-    watch.add_argument("--poll-interval-s", type=float, default=1.0)
-    watch.add_argument("--max-blocks-per-poll", type=int, default=200)
+    watch.add_argument(
+        "--bootstrap",
+        default=DEFAULT_BOOTSTRAP,
+        help=f"Kafka brokers (default {DEFAULT_BOOTSTRAP})",
+    )
+    watch.add_argument(
+        "--topic-prefix",
+        default=DEFAULT_PREFIX,
+        help=f"topic name prefix; publishes to PREFIXtransfers (default {DEFAULT_PREFIX})",
+    )
+    watch.add_argument(
+        "--poll-interval-s",
+        type=float,
+        default=1.0,
+        help="seconds between polls for new blocks (default 1.0)",
+    )
+    watch.add_argument(
+        "--max-blocks-per-poll",
+        type=int,
+        default=200,
+        help="most blocks read per poll while catching up (default 200)",
+    )
     watch.add_argument("--no-native", action="store_true", help="skip native ETH transfers")
     watch.add_argument(
         "--ws",
@@ -98,21 +150,44 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     watch.set_defaults(func=run_watch)
 
-    sanctions = subparsers.add_parser("sanctions", help="sanctions lists")
-    sanctions_sub = sanctions.add_subparsers(dest="sanctions_command", required=True)
+    sanctions = subparsers.add_parser(
+        "sanctions",
+        help="sanctions lists (sanctions load)",
+        description="Sanctions lists: publish a list's EVM addresses to the compacted "
+        "<prefix>sanctions topic, which the engine screens payouts and wallets against.",
+    )
+    sanctions_sub = sanctions.add_subparsers(
+        dest="sanctions_command", metavar="COMMAND", required=True, title="commands"
+    )
     load = sanctions_sub.add_parser(
         "load",
         help="publish a sanctions list's additions and removals to <prefix>sanctions",
         description="Diff an OFAC SDN list (CSV or XML) against the compacted sanctions "
-        "topic and publish additions and removals.",
+        "topic and publish additions and removals (a removal is an entry with delisted: true); "
+        "running it again with the same list publishes nothing.",
+        epilog=_LOAD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     load.add_argument("file", type=Path, help="OFAC SDN CSV, SDN.XML or sdn_advanced.xml")
-    load.add_argument("--format", choices=("csv", "xml", "auto"), default="auto")
+    load.add_argument(
+        "--format",
+        choices=("csv", "xml", "auto"),
+        default="auto",
+        help="file format (default auto: from the file's extension and content)",
+    )
     load.add_argument(
         "--as-of", default=None, help="publication date YYYY-MM-DD (default: from the file)"
     )
-    load.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP, help="Kafka brokers")
-    load.add_argument("--topic-prefix", default=DEFAULT_PREFIX)
+    load.add_argument(
+        "--bootstrap",
+        default=DEFAULT_BOOTSTRAP,
+        help=f"Kafka brokers (default {DEFAULT_BOOTSTRAP})",
+    )
+    load.add_argument(
+        "--topic-prefix",
+        default=DEFAULT_PREFIX,
+        help=f"topic name prefix; publishes to PREFIXsanctions (default {DEFAULT_PREFIX})",
+    )
     load.add_argument("--dry-run", action="store_true", help="show the diff, publish nothing")
     load.add_argument(
         "--against",
@@ -135,6 +210,11 @@ class _StdoutSink:
         sys.stdout.flush()
 
 
+def _kafka_security(args: argparse.Namespace) -> dict[str, Any]:
+    """TLS and SASL options of the Kafka clients, from ``VIGIL_KAFKA_*`` (config/README.md)."""
+    return settings_of(args).kafka.security_options()
+
+
 def _tokens(text: str) -> frozenset[str]:
     out = set()
     for part in text.split(","):
@@ -155,6 +235,7 @@ def run_watch(args: argparse.Namespace) -> int:
             poll_interval_s=args.poll_interval_s,
         )
         reader = Web3ChainReader(args.rpc)
+        security = {} if args.stdout else _kafka_security(args)
     except (ConfigError, InvalidEventError, ChainError) as exc:
         print(f"vigil chain watch: {exc}", file=sys.stderr)
         return 2
@@ -163,7 +244,9 @@ def run_watch(args: argparse.Namespace) -> int:
         if args.stdout:
             sink = _StdoutSink()
         else:
-            sink = KafkaTransferSink(args.bootstrap, f"{args.topic_prefix}transfers")
+            sink = KafkaTransferSink(
+                args.bootstrap, f"{args.topic_prefix}transfers", security=security
+            )
     except ChainError as exc:
         print(f"vigil chain watch: {exc}", file=sys.stderr)
         return 1
@@ -247,11 +330,12 @@ def run_sanctions_load(args: argparse.Namespace) -> int:
     try:
         as_of = _as_of(args.as_of)
         new = load_sanctions_file(args.file, fmt=args.format, as_of=as_of)
+        security = {} if args.against is not None else _kafka_security(args)
         if args.against is not None:
             current = _current_from_list(load_sanctions_file(args.against, historical=True))
         else:
-            current = KafkaSanctionsSource(args.bootstrap, topic).read_current()
-    except (SanctionsFormatError, OSError) as exc:
+            current = KafkaSanctionsSource(args.bootstrap, topic, security=security).read_current()
+    except (SanctionsFormatError, OSError, ConfigError) as exc:
         print(f"vigil sanctions load: {exc}", file=sys.stderr)
         return 2
     except ChainError as exc:
@@ -261,8 +345,10 @@ def run_sanctions_load(args: argparse.Namespace) -> int:
     publish = not args.dry_run and args.against is None
     if publish and diff.records():
         try:
-            ensure_compacted_topic(args.bootstrap, topic)
-            sink = KafkaRecordSink(args.bootstrap, topic, client_id="vigil-sanctions-load")
+            ensure_compacted_topic(args.bootstrap, topic, security=security)
+            sink = KafkaRecordSink(
+                args.bootstrap, topic, client_id="vigil-sanctions-load", security=security
+            )
             try:
                 sink.publish(diff.records())
             finally:

@@ -75,6 +75,9 @@ class KafkaRecordSink:
         The full topic name (prefix included).
     flush_timeout_s
         How long one `publish` may wait for acknowledgements.
+    security
+        TLS and SASL options of the client (``KafkaConfig.security_options()``);
+        none means ``PLAINTEXT``.
     """
 
     def __init__(
@@ -84,18 +87,22 @@ class KafkaRecordSink:
         *,
         flush_timeout_s: float = 30.0,
         client_id: str = "vigil-chain",
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         kafka = import_kafka()
         self.topic = topic
         self.flush_timeout_s = flush_timeout_s
         try:
-            self._producer = self._connect(kafka, bootstrap, client_id)
+            self._producer = self._connect(kafka, bootstrap, client_id, security or {})
         except kafka.errors.KafkaError as exc:
             raise PublishError(f"{topic}: cannot reach {bootstrap}: {exc}") from exc
 
-    def _connect(self, kafka: Any, bootstrap: str, client_id: str) -> Any:
+    def _connect(
+        self, kafka: Any, bootstrap: str, client_id: str, security: Mapping[str, Any]
+    ) -> Any:
         flush_timeout_s = self.flush_timeout_s
         return kafka.KafkaProducer(
+            **security,
             bootstrap_servers=bootstrap.split(","),
             client_id=client_id,
             acks="all",
@@ -130,9 +137,20 @@ class KafkaRecordSink:
 class KafkaTransferSink:
     """`TransferSink` over `KafkaRecordSink`: key = ``from`` address, value = contract JSON."""
 
-    def __init__(self, bootstrap: str, topic: str, *, flush_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        flush_timeout_s: float = 30.0,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self._sink = KafkaRecordSink(
-            bootstrap, topic, flush_timeout_s=flush_timeout_s, client_id="vigil-chain-watch"
+            bootstrap,
+            topic,
+            flush_timeout_s=flush_timeout_s,
+            client_id="vigil-chain-watch",
+            security=security,
         )
 
     def publish(self, events: Sequence[TransferEvent]) -> None:

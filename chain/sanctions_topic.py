@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from chain.errors import PublishError
 from chain.publisher import Record, RecordSink, import_kafka
@@ -44,16 +44,28 @@ class SanctionsSource(Protocol):
 
 
 class KafkaSanctionsSource:
-    """Read a compacted topic from the beginning to its end offsets (no consumer group)."""
+    """Read a compacted topic from the beginning to its end offsets (no consumer group).
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> None:
+    `security` holds the client's TLS and SASL options (``KafkaConfig.security_options()``).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        timeout_s: float = 30.0,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.timeout_s = timeout_s
+        self.security = dict(security or {})
 
     def read_current(self) -> dict[Address, CurrentEntry]:
         kafka = import_kafka()
         consumer = kafka.KafkaConsumer(
+            **self.security,
             bootstrap_servers=self.bootstrap.split(","),
             client_id="vigil-sanctions-load",
             group_id=None,
@@ -100,7 +112,12 @@ class MemorySanctionsTopic:
 
 
 def ensure_compacted_topic(
-    bootstrap: str, topic: str, *, partitions: int = 1, replication: int = -1
+    bootstrap: str,
+    topic: str,
+    *,
+    partitions: int = 1,
+    replication: int = -1,
+    security: Mapping[str, Any] | None = None,
 ) -> bool:
     """Create `topic` with ``cleanup.policy=compact`` if it is missing; True if created.
 
@@ -112,7 +129,7 @@ def ensure_compacted_topic(
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
     admin = kafka.KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","), client_id="vigil-sanctions-load"
+        **(security or {}), bootstrap_servers=bootstrap.split(","), client_id="vigil-sanctions-load"
     )
     try:
         if topic in admin.list_topics():

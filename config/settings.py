@@ -8,6 +8,7 @@ that works for the local demo.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,13 @@ from reputation.model import TrustModel
 
 __all__ = [
     "ApiConfig",
+    "DashboardConfig",
     "EngineConfig",
     "KafkaConfig",
     "Settings",
     "load_settings",
     "load_settings_from_environ",
+    "settings_of",
 ]
 
 INPUT_TOPICS = ("tasks", "quality", "payouts", "transfers", "sanctions")
@@ -38,16 +41,43 @@ INTERNAL_TOPICS = ("alert-status", "links")
 SINGLE_PARTITION_TOPICS = frozenset({"links"})
 
 
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _check_readable(variable: str, path: Path) -> None:
+    """Raise `ConfigError` unless `path` is a file this process can read."""
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise ConfigError(f"{variable}={path}: cannot read it ({exc.strerror or exc})") from None
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaConfig:
-    """How to reach Kafka and how topics are named and sized."""
+    """How to reach Kafka, how to authenticate, and how topics are named and sized.
+
+    Every Kafka client Vigil creates takes its connection settings from here:
+    `client_options` for kafka-python and aiokafka (both take the same keyword
+    arguments), `faust_credentials` for the Faust app. TLS (``SSL``,
+    ``SASL_SSL``) verifies the broker against `ssl_cafile` (the system's CAs
+    when unset) and its host name; `ssl_certfile`/`ssl_keyfile` add a client
+    certificate (mutual TLS).
+    """
 
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "vigil."
     partitions: int = 8
     replication_factor: int = 1
     security_protocol: str = "PLAINTEXT"
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: str | None = field(default=None, repr=False)
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
@@ -58,10 +88,171 @@ class KafkaConfig:
             )
         if not self.bootstrap:
             raise ConfigError("VIGIL_KAFKA_BOOTSTRAP must not be empty")
+        self._check_security()
+
+    def _check_security(self) -> None:
+        protocol = self.security_protocol
+        if protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"VIGIL_KAFKA_SECURITY_PROTOCOL must be one of "
+                f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}, got {protocol!r}"
+            )
+        ssl_given = {
+            "VIGIL_KAFKA_SSL_CAFILE": self.ssl_cafile,
+            "VIGIL_KAFKA_SSL_CERTFILE": self.ssl_certfile,
+            "VIGIL_KAFKA_SSL_KEYFILE": self.ssl_keyfile,
+            "VIGIL_KAFKA_SSL_KEY_PASSWORD": self.ssl_key_password,
+        }
+        if not self.uses_tls:
+            names = [name for name, value in ssl_given.items() if value is not None]
+            if names:
+                raise ConfigError(
+                    f"{', '.join(names)} set, but VIGIL_KAFKA_SECURITY_PROTOCOL={protocol} "
+                    "does not use TLS: set it to SSL or SASL_SSL, or unset them"
+                )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ConfigError(
+                "VIGIL_KAFKA_SSL_KEYFILE needs VIGIL_KAFKA_SSL_CERTFILE (the client certificate)"
+            )
+        if self.ssl_key_password is not None and self.ssl_certfile is None:
+            raise ConfigError(
+                "VIGIL_KAFKA_SSL_KEY_PASSWORD needs VIGIL_KAFKA_SSL_CERTFILE and "
+                "VIGIL_KAFKA_SSL_KEYFILE"
+            )
+        for name, path in ssl_given.items():
+            if isinstance(path, Path):
+                _check_readable(name, path)
+        if self.uses_sasl:
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise ConfigError(
+                    f"VIGIL_KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
+                    f"got {self.sasl_mechanism!r}"
+                )
+            missing = [
+                name
+                for name, value in (
+                    ("VIGIL_KAFKA_SASL_USERNAME", self.sasl_username),
+                    ("VIGIL_KAFKA_SASL_PASSWORD", self.sasl_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(
+                    f"VIGIL_KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}"
+                )
+        elif self.sasl_username is not None or self.sasl_password is not None:
+            raise ConfigError(
+                f"VIGIL_KAFKA_SASL_USERNAME/PASSWORD set, but VIGIL_KAFKA_SECURITY_PROTOCOL="
+                f"{protocol} does not use SASL: set it to SASL_SSL or SASL_PLAINTEXT"
+            )
+        self.ssl_context()  # a wrong key password or a key that does not match fails here
+
+    @property
+    def uses_tls(self) -> bool:
+        """Tell whether connections to the brokers are encrypted (``SSL``, ``SASL_SSL``)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Tell whether clients authenticate with SASL (``SASL_PLAINTEXT``, ``SASL_SSL``)."""
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The bootstrap addresses as a list of ``host:port``."""
+        return [b.strip() for b in self.bootstrap.split(",") if b.strip()]
 
     def topic(self, name: str) -> str:
         """Return the full name of a contract topic (``tasks`` -> ``vigil.tasks``)."""
         return f"{self.topic_prefix}{name}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Return the TLS context of a client connection, or None without TLS.
+
+        Examples
+        --------
+        >>> KafkaConfig().ssl_context() is None
+        True
+        >>> KafkaConfig(security_protocol="SSL").ssl_context().check_hostname
+        True
+        """
+        if not self.uses_tls:
+            return None
+        try:
+            context = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH,
+                cafile=None if self.ssl_cafile is None else str(self.ssl_cafile),
+            )
+            if self.ssl_certfile is not None:
+                context.load_cert_chain(
+                    str(self.ssl_certfile),
+                    None if self.ssl_keyfile is None else str(self.ssl_keyfile),
+                    password=self.ssl_key_password,
+                )
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigError(
+                f"VIGIL_KAFKA_SSL_*: cannot load the CA file, client certificate or key ({exc})"
+            ) from None
+        return context
+
+    def security_options(self) -> dict[str, Any]:
+        """Return the security keyword arguments of kafka-python and aiokafka clients.
+
+        Both libraries take the same names (``security_protocol``,
+        ``ssl_context``, ``sasl_mechanism``, ``sasl_plain_username``,
+        ``sasl_plain_password``; SCRAM uses the ``sasl_plain_*`` pair too).
+
+        Examples
+        --------
+        >>> KafkaConfig().security_options()
+        {'security_protocol': 'PLAINTEXT'}
+        >>> opts = KafkaConfig(security_protocol="SASL_PLAINTEXT", sasl_username="vigil",
+        ...                    sasl_password="pw").security_options()
+        >>> opts["sasl_mechanism"], opts["sasl_plain_username"]
+        ('PLAIN', 'vigil')
+        """
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.uses_sasl:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        return options
+
+    def client_options(self) -> dict[str, Any]:
+        """Return ``bootstrap_servers`` and the security options of a kafka-python/aiokafka client.
+
+        Examples
+        --------
+        >>> KafkaConfig(bootstrap="a:9092, b:9092").client_options()["bootstrap_servers"]
+        ['a:9092', 'b:9092']
+        """
+        return {"bootstrap_servers": self.bootstrap_servers, **self.security_options()}
+
+    def faust_credentials(self) -> Any:
+        """Return the ``broker_credentials`` of the Faust app (None for ``PLAINTEXT``).
+
+        Faust turns them into the same aiokafka arguments as `security_options`
+        for its consumer, producers and topic creation.
+        """
+        from faust.auth import SASLCredentials, SSLCredentials
+
+        context = self.ssl_context()
+        if self.uses_sasl:
+            return SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password,
+                ssl_context=context,
+                mechanism=self.sasl_mechanism,
+            )
+        if context is not None:
+            return SSLCredentials(context)
+        return None
+
+
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +268,13 @@ class EngineConfig:
     rocksdb_block_cache_mb: int = 64
     state_cache_size: int = 100_000
     log_level: str = "INFO"
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"VIGIL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
+            )
         if self.batch_max < 1:
             raise ConfigError(f"VIGIL_BATCH_MAX must be >= 1, got {self.batch_max}")
         if not 0 < self.batch_within_s <= 10:
@@ -100,17 +296,23 @@ class EngineConfig:
 SCOPES = frozenset({"scores", "alerts", "admin"})
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
     """The HTTP API of the engine.
 
     ``tokens`` maps a bearer token to its scopes (``scores``, ``alerts``,
     ``admin``); with none configured the API is open and binds loopback only.
+    With `tls_cert` and `tls_key` (PEM files) the API serves HTTPS only.
     """
 
     host: str = "127.0.0.1"
     port: int = 6066
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -122,11 +324,83 @@ class ApiConfig:
                     f"VIGIL_API_TOKENS: unknown scope(s) {sorted(unknown)}, "
                     f"expected {sorted(SCOPES)}"
                 )
-        if not self.tokens and self.host not in ("127.0.0.1", "localhost", "::1"):
+        if not self.tokens and not self.loopback_only:
             raise ConfigError(
                 f"VIGIL_WEB_HOST={self.host} needs VIGIL_API_TOKENS: without tokens the API "
                 "listens on loopback only"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            given, missing = (
+                ("VIGIL_API_TLS_CERT", "VIGIL_API_TLS_KEY")
+                if self.tls_key is None
+                else ("VIGIL_API_TLS_KEY", "VIGIL_API_TLS_CERT")
+            )
+            raise ConfigError(f"{given} is set but {missing} is not: HTTPS needs both")
+        if self.tls_cert is not None and self.tls_key is not None:
+            _check_readable("VIGIL_API_TLS_CERT", self.tls_cert)
+            _check_readable("VIGIL_API_TLS_KEY", self.tls_key)
+            self.server_ssl_context()  # a key that does not match the certificate fails here
+
+    @property
+    def loopback_only(self) -> bool:
+        """Tell whether the API binds a loopback address only."""
+        return self.host in LOOPBACK_HOSTS
+
+    @property
+    def tls(self) -> bool:
+        """Tell whether the API serves HTTPS."""
+        return self.tls_cert is not None
+
+    @property
+    def url(self) -> str:
+        """The base URL of this process's API (``https://`` with TLS).
+
+        Examples
+        --------
+        >>> ApiConfig(port=7000).url
+        'http://127.0.0.1:7000'
+        """
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    def server_ssl_context(self) -> ssl.SSLContext | None:
+        """Return the TLS context of the HTTP server, or None without TLS."""
+        if self.tls_cert is None:
+            return None
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(
+                str(self.tls_cert), None if self.tls_key is None else str(self.tls_key)
+            )
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                f"VIGIL_API_TLS_CERT={self.tls_cert}, VIGIL_API_TLS_KEY={self.tls_key}: "
+                f"not a PEM certificate and its private key ({exc})"
+            ) from None
+        return context
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    """What each engine process keeps in memory for the dashboard (`streams.scorelog`).
+
+    ``history_points`` is the most score points kept per worker: when a worker's
+    history is full, every other point of its older half is dropped, so the plot
+    still spans the worker's whole life with coarser old detail. ``max_workers``
+    caps the workers tracked; past it the least recently updated is forgotten.
+    About 20 bytes per point plus the latest record (~0.5 KiB) per worker.
+    """
+
+    history_points: int = 240
+    max_workers: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.history_points < 4:
+            raise ConfigError(
+                f"VIGIL_DASHBOARD_HISTORY_POINTS must be >= 4, got {self.history_points}"
+            )
+        if self.max_workers < 1:
+            raise ConfigError(f"VIGIL_DASHBOARD_MAX_WORKERS must be >= 1, got {self.max_workers}")
 
 
 def parse_tokens(raw: str) -> dict[str, frozenset[str]]:
@@ -134,7 +408,8 @@ def parse_tokens(raw: str) -> dict[str, frozenset[str]]:
 
     Examples
     --------
-    >>> parse_tokens("s3cret:scores,alerts;adm:admin")["s3cret"] == frozenset({"scores", "alerts"})
+    >>> tokens = parse_tokens("s3cret-token:scores,alerts;admin-token:admin")
+    >>> tokens["s3cret-token"] == frozenset({"scores", "alerts"})
     True
     """
     tokens: dict[str, frozenset[str]] = {}
@@ -159,6 +434,7 @@ class Settings:
     exposure: ExposureModel = field(default_factory=ExposureModel)
     links: LinkModel = field(default_factory=LinkModel)
     drift: DriftModel = field(default_factory=DriftModel)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
 
 def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -169,6 +445,11 @@ def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> obje
         return cast(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a {cast.__name__}, got {raw!r}") from None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser() if raw else None
 
 
 def _model_from_env(env: Mapping[str, str]) -> TrustModel:
@@ -216,18 +497,26 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     >>> s.kafka.topic("tasks"), s.model.half_life_days
     ('test.tasks', 14.0)
     """
-    extra = {
-        k[len("VIGIL_KAFKA_CLIENT_") :].lower(): v
-        for k, v in env.items()
-        if k.startswith("VIGIL_KAFKA_CLIENT_")
-    }
+    retired = sorted(k for k in env if k.startswith("VIGIL_KAFKA_CLIENT_"))
+    if retired:
+        raise ConfigError(
+            f"{', '.join(retired)}: VIGIL_KAFKA_CLIENT_* is no longer read; use "
+            "VIGIL_KAFKA_SECURITY_PROTOCOL, VIGIL_KAFKA_SSL_* and VIGIL_KAFKA_SASL_* "
+            "(config/README.md)"
+        )
     kafka = KafkaConfig(
         bootstrap=str(_get(env, "VIGIL_KAFKA_BOOTSTRAP", str, "127.0.0.1:9092")),
         topic_prefix=str(_get(env, "VIGIL_TOPIC_PREFIX", str, "vigil.")),
         partitions=int(_get(env, "VIGIL_PARTITIONS", int, 8)),  # type: ignore[call-overload]
         replication_factor=int(_get(env, "VIGIL_REPLICATION_FACTOR", int, 1)),  # type: ignore[call-overload]
-        security_protocol=str(_get(env, "VIGIL_KAFKA_SECURITY_PROTOCOL", str, "PLAINTEXT")),
-        extra=extra,
+        security_protocol=str(_get(env, "VIGIL_KAFKA_SECURITY_PROTOCOL", str, "PLAINTEXT")).upper(),
+        ssl_cafile=_path(env, "VIGIL_KAFKA_SSL_CAFILE"),
+        ssl_certfile=_path(env, "VIGIL_KAFKA_SSL_CERTFILE"),
+        ssl_keyfile=_path(env, "VIGIL_KAFKA_SSL_KEYFILE"),
+        ssl_key_password=env.get("VIGIL_KAFKA_SSL_KEY_PASSWORD") or None,
+        sasl_mechanism=str(_get(env, "VIGIL_KAFKA_SASL_MECHANISM", str, "PLAIN")).upper(),
+        sasl_username=env.get("VIGIL_KAFKA_SASL_USERNAME") or None,
+        sasl_password=env.get("VIGIL_KAFKA_SASL_PASSWORD") or None,
     )
     engine = EngineConfig(
         app_id=str(_get(env, "VIGIL_APP_ID", str, "vigil")),
@@ -239,11 +528,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         rocksdb_block_cache_mb=int(_get(env, "VIGIL_ROCKSDB_BLOCK_CACHE_MB", int, 64)),  # type: ignore[call-overload]
         state_cache_size=int(_get(env, "VIGIL_STATE_CACHE_SIZE", int, 100_000)),  # type: ignore[call-overload]
         log_level=str(_get(env, "VIGIL_LOG_LEVEL", str, "INFO")).upper(),
+        log_format=str(_get(env, "VIGIL_LOG_FORMAT", str, "text")).lower(),
     )
     api = ApiConfig(
         host=str(_get(env, "VIGIL_WEB_HOST", str, "127.0.0.1")),
         port=int(_get(env, "VIGIL_WEB_PORT", int, 6066)),  # type: ignore[call-overload]
         tokens=parse_tokens(env.get("VIGIL_API_TOKENS", "")),
+        tls_cert=_path(env, "VIGIL_API_TLS_CERT"),
+        tls_key=_path(env, "VIGIL_API_TLS_KEY"),
     )
     services = parse_services(env.get("VIGIL_SERVICE_ADDRESSES", ""))
     return Settings(
@@ -254,6 +546,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         exposure=_dataclass_from_env(ExposureModel, env, "VIGIL_EXPOSURE_", services=services),
         links=_dataclass_from_env(LinkModel, env, "VIGIL_LINKS_"),
         drift=_dataclass_from_env(DriftModel, env, "VIGIL_DRIFT_"),
+        dashboard=_dataclass_from_env(DashboardConfig, env, "VIGIL_DASHBOARD_"),
     )
 
 
@@ -262,3 +555,15 @@ def load_settings_from_environ() -> Settings:
     import os
 
     return load_settings(os.environ)
+
+
+def settings_of(args: object) -> Settings:
+    """Return the settings a ``vigil`` command loaded at start (``args.settings``), or load them.
+
+    Sub-commands registered by other packages (``chain``, ``sim``) also run on
+    their own, without ``vigil``'s entry point; then the environment is read here.
+    """
+    settings = getattr(args, "settings", None)
+    if isinstance(settings, Settings):
+        return settings
+    return load_settings_from_environ()

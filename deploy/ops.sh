@@ -7,6 +7,10 @@
 #                          config` validates deploy/compose/ without a Docker engine
 #   kubernetes-validate    PyPI, into .venv: checks deploy/k8s/ offline against the
 #                          Kubernetes schemas it bundles
+#   chromium, chromedriver Debian's `chromium` and `chromium-driver` (same version):
+#                          the dashboard's browser test drives a headless Chromium
+#   selenium               PyPI, into .venv: drives chromedriver (no browser download:
+#                          the test points it at Debian's binaries)
 #
 #   deploy/ops.sh help
 #
@@ -18,7 +22,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 VENV_PY="$REPO_ROOT/.venv/bin/python"
 
 # --- the one place these versions are pinned --------------------------------------
-APT_PACKAGES=(prometheus docker-compose)
+APT_PACKAGES=(prometheus docker-compose chromium chromium-driver)
 # kubernetes-validate and what it pulls in, resolved against requirements.lock on
 # Python 3.11; its schemas are bundled, nothing is fetched at run time.
 PIP_PACKAGES=(
@@ -29,7 +33,19 @@ PIP_PACKAGES=(
     rpds-py==2026.9.1
     importlib_resources==7.1.0
     PyYAML==6.0.4
+    # selenium and what it pulls in (trio for its async API, urllib3[socks]).
+    selenium==4.51.0
+    trio==0.35.0
+    trio-websocket==0.12.2
+    outcome==1.3.0.post0
+    sniffio==1.3.1
+    wsproto==1.3.2
+    h11==0.16.0
+    websocket-client==1.9.2
+    PySocks==1.7.1
 )
+# The packages whose installed version `check` compares with the pins above.
+PIP_CHECKED=(kubernetes-validate selenium)
 
 log() { printf 'ops.sh: %s\n' "$*"; }
 err() { printf 'ops.sh: error: %s\n' "$*" >&2; }
@@ -40,38 +56,57 @@ Usage: deploy/ops.sh COMMAND
 
 Commands:
   install   install what is missing: apt ${APT_PACKAGES[*]} (needs root or sudo),
-            and ${PIP_PACKAGES[0]} into .venv (run scripts/bootstrap.sh first)
+            and ${PIP_CHECKED[*]} into .venv (run scripts/bootstrap.sh first)
   check     exit 0 if every tool is there, else list what is missing and exit 2
   help
 
 Tools: prometheus and promtool (apt prometheus), docker-compose (apt docker-compose),
-kubernetes-validate (PyPI, .venv). See deploy/prometheus/README.md,
-deploy/compose/README.md and deploy/k8s/README.md.
+chromium and chromedriver (apt chromium, chromium-driver), kubernetes-validate and
+selenium (PyPI, .venv). See deploy/prometheus/README.md, deploy/compose/README.md,
+deploy/k8s/README.md and tests/integration/test_dashboard.py.
 EOF
 }
 
 # ---------------------------------------------------------------------- checks ----
 
 # The apt package that provides each command.
-declare -A PROVIDER=([prometheus]=prometheus [promtool]=prometheus [docker-compose]=docker-compose)
+declare -A PROVIDER=([prometheus]=prometheus [promtool]=prometheus [docker-compose]=docker-compose
+    [chromium]=chromium [chromedriver]=chromium-driver)
 
 missing_apt() {
     local cmd pkgs=()
-    for cmd in prometheus promtool docker-compose; do
+    for cmd in prometheus promtool docker-compose chromium chromedriver; do
         command -v "$cmd" >/dev/null 2>&1 || pkgs+=("${PROVIDER[$cmd]}")
     done
     ((${#pkgs[@]})) && printf '%s\n' "${pkgs[@]}" | sort -u
     return 0
 }
 
-pip_wanted() { printf '%s' "${PIP_PACKAGES[0]#*==}"; }
+# The pinned version of a package in PIP_PACKAGES.
+pip_wanted() {
+    local spec
+    for spec in "${PIP_PACKAGES[@]}"; do
+        [[ "${spec%%==*}" == "$1" ]] && { printf '%s' "${spec#*==}"; return 0; }
+    done
+    return 1
+}
 
 pip_ok() {
     [[ -x "$VENV_PY" ]] || return 1
-    local have
-    have=$("$VENV_PY" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' \
-        2>/dev/null) || return 1
-    [[ "$have" == "$(pip_wanted)" ]]
+    local name have
+    for name in "${PIP_CHECKED[@]}"; do
+        have=$("$VENV_PY" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' \
+            "$name" 2>/dev/null) || return 1
+        [[ "$have" == "$(pip_wanted "$name")" ]] || return 1
+    done
+}
+
+pip_versions() {
+    local name sep=""
+    for name in "${PIP_CHECKED[@]}"; do
+        printf '%s%s %s' "$sep" "$name" "$(pip_wanted "$name")"
+        sep=", "
+    done
 }
 
 # ---------------------------------------------------------------------- install ----
@@ -93,12 +128,14 @@ install_apt() {
     mapfile -t pkgs < <(missing_apt)
     if ((${#pkgs[@]} == 0)); then
         log "prometheus $(prometheus --version 2>&1 | sed -n '1s/^prometheus, version \([^ ]*\).*/\1/p')," \
-            "promtool and docker-compose $(docker-compose version --short 2>/dev/null) present"
+            "promtool, docker-compose $(docker-compose version --short 2>/dev/null)," \
+            "chromium and chromedriver present"
         return 0
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
         err "missing ${pkgs[*]} and this is not a Debian-like system (no apt-get);" \
-            "install Prometheus 2.42+ (prometheus, promtool) and docker-compose 1.29 by hand"
+            "install Prometheus 2.42+ (prometheus, promtool), docker-compose 1.29 and" \
+            "Chromium with its matching chromedriver by hand"
         exit 2
     fi
     local apt=(apt-get -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends)
@@ -143,25 +180,25 @@ install_pip() {
         exit 2
     fi
     if pip_ok; then
-        log "kubernetes-validate $(pip_wanted) present in .venv"
+        log "$(pip_versions) present in .venv"
         return 0
     fi
     log "installing into .venv: ${PIP_PACKAGES[*]}"
     "$VENV_PY" -m pip install -q --disable-pip-version-check \
         -c "$REPO_ROOT/requirements.lock" "${PIP_PACKAGES[@]}" \
-        || { err "pip could not install ${PIP_PACKAGES[0]}"; exit 1; }
+        || { err "pip could not install ${PIP_CHECKED[*]}"; exit 1; }
 }
 
 cmd_check() {
     local missing=() pkgs
     mapfile -t pkgs < <(missing_apt)
     ((${#pkgs[@]})) && missing+=("apt: ${pkgs[*]}")
-    pip_ok || missing+=(".venv: ${PIP_PACKAGES[0]}")
+    pip_ok || missing+=(".venv: $(pip_versions)")
     if ((${#missing[@]})); then
         err "missing $(printf '%s; ' "${missing[@]}")run deploy/ops.sh install"
         exit 2
     fi
-    log "all present: prometheus, promtool, docker-compose, kubernetes-validate $(pip_wanted)"
+    log "all present: prometheus, promtool, docker-compose, chromium, chromedriver, $(pip_versions)"
 }
 
 cmd_install() {

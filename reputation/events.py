@@ -135,7 +135,7 @@ def parse_time(value: object, field: str = "time", now: datetime | None = None) 
         text = text.replace(frac.group(0), "." + frac.group(1)[:6])
     try:
         parsed = datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: 9999-12-31T23:00:00-01:00
         raise _fail(DeadLetterReason.BAD_TIME, field, f"is not a valid date/time: {exc}") from None
     if now is not None and parsed > now + MAX_FUTURE:
         raise _fail(

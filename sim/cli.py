@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from config.settings import settings_of
+from reputation.errors import ConfigError
 from sim import output
 from sim.config import DEFAULT_START, KINDS, SimConfig, SimulationError
 from sim.generate import simulate
@@ -30,6 +32,31 @@ KIND_OPTIONS: dict[str, str] = {
     "decoy": "--decoys",
     "quality_decline": "--quality-decline",
 }
+#: What each special kind of worker does (``vigil simulate --help``).
+KIND_HELP: dict[str, str] = {
+    "traveller": "honest workers on a trip: another country, UTC offset and network",
+    "night_owl": "honest workers who work at night",
+    "wallet_change_legit": "honest workers who change their payout wallet once",
+    "many_ips": "honest workers on many networks (5-12 ASNs)",
+    "takeover": "accounts handed to another operator mid-way: new device, hours, wallet",
+    "ring": "accounts of one operator that share a wallet or consolidate to one address",
+    "sanctioned_direct": "workers paid straight to a listed address",
+    "sanctioned_linked": "workers whose payout wallet is 1-2 transfers from a listed address",
+    "sanctioned_retroactive": "workers whose wallet is listed or linked only after the payout",
+    "decoy": "honest workers near a listed address but not linked (3 hops, via a service, "
+    "or after delisting)",
+    "quality_decline": "workers whose output quality drops",
+}
+_EPILOG = """\
+Prints a progress bar while producing to Kafka (unless --quiet). The broker is given with
+--bootstrap and --topic-prefix; TLS and SASL come from VIGIL_KAFKA_SECURITY_PROTOCOL,
+VIGIL_KAFKA_SSL_* and VIGIL_KAFKA_SASL_* (config/README.md).
+
+examples:
+  vigil simulate --seed 1 --workers 200 --days 30 --out sim/
+  vigil simulate --seed 1 --workers 1000 --days 60 --out sim/ --kafka \\
+      --bootstrap 127.0.0.1:9092 --topic-prefix vigil. --rate 500
+"""
 
 
 def _start(text: str) -> str:
@@ -45,7 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, required=True, help="seed of every random choice")
     parser.add_argument("--workers", type=int, default=1000, help="population size (default 1000)")
     parser.add_argument("--days", type=int, default=60, help="horizon in days (default 60)")
-    parser.add_argument("--out", type=Path, help="write DIR/events.jsonl and DIR/truth.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/events.jsonl (the `vigil replay` format) and DIR/truth.json",
+    )
     parser.add_argument(
         "--start",
         type=_start,
@@ -57,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "workers of each special kind (default: a share of --workers); the rest are honest",
     )
     for kind, option in KIND_OPTIONS.items():
-        sizes.add_argument(option, dest=f"n_{kind}", type=int, metavar="N", help=kind)
+        sizes.add_argument(option, dest=f"n_{kind}", type=int, metavar="N", help=KIND_HELP[kind])
     parser.add_argument("--payers", type=int, default=15, help="platforms and paying agents (15)")
     parser.add_argument(
         "--reviewers", type=int, default=4, help="reviewer agents that only score (4)"
@@ -69,12 +101,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of events that get a deliberately invalid copy (dead-letter tests; default 0)",
     )
     parser.add_argument(
-        "--sanctions-csv", type=Path, help="OFAC SDN EVM addresses CSV (bundled copy)"
+        "--sanctions-csv",
+        type=Path,
+        help="OFAC SDN EVM addresses CSV (default: the copy bundled in chain/data)",
     )
-    parser.add_argument("--delisted-csv", type=Path, help="delisted addresses CSV (bundled copy)")
+    parser.add_argument(
+        "--delisted-csv",
+        type=Path,
+        help="delisted addresses CSV (default: the copy bundled in chain/data)",
+    )
     kafka = parser.add_argument_group("kafka")
-    kafka.add_argument("--kafka", action="store_true", help="produce the events to Kafka too")
-    kafka.add_argument("--bootstrap", default="127.0.0.1:9092", help="bootstrap servers")
+    kafka.add_argument(
+        "--kafka",
+        action="store_true",
+        help="produce the events to Kafka (too), with a progress bar",
+    )
+    kafka.add_argument(
+        "--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers (127.0.0.1:9092)"
+    )
     kafka.add_argument("--topic-prefix", default="vigil.", help="topic name prefix (vigil.)")
     kafka.add_argument(
         "--rate", type=float, default=0.0, help="events per second, 0 = as fast as possible"
@@ -87,8 +131,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "simulate",
         help="a seeded synthetic gig platform with ground truth",
-        description="Generate a deterministic synthetic platform: workers, payers, payouts, "
-        "on-chain transfers and sanctions entries, with ground truth in truth.json.",
+        description="Generate a deterministic synthetic platform: honest workers, account "
+        "takeovers, shared-wallet rings, sanctioned payouts and look-alike decoys, with their "
+        "tasks, quality scores, payouts, on-chain transfers and sanctions entries, and the "
+        "ground truth in truth.json. The same options give the same events.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     parser.set_defaults(func=run)
@@ -145,10 +193,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"generated in {took:.2f}s: {counts}", file=sys.stderr)
     if args.kafka:
         try:
-            producer = output.connect_kafka(args.bootstrap)
+            security = settings_of(args).kafka.security_options()
+            producer = output.connect_kafka(args.bootstrap, security)
             sent = output.send_to_kafka(
                 result.events, producer, args.topic_prefix, args.rate, not args.quiet
             )
+        except ConfigError as exc:
+            print(f"vigil simulate: configuration error: {exc}", file=sys.stderr)
+            return 2
         except output.KafkaOutputError as exc:
             print(f"vigil simulate: {exc}", file=sys.stderr)
             return 1

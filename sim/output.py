@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -89,13 +89,17 @@ class Producer(Protocol):
         """Release the connection."""
 
 
-def connect_kafka(bootstrap: str) -> Producer:
-    """Return a kafka-python producer for comma-separated bootstrap servers."""
+def connect_kafka(bootstrap: str, security: Mapping[str, Any] | None = None) -> Producer:
+    """Return a kafka-python producer for comma-separated bootstrap servers.
+
+    `security` holds the client's TLS and SASL options (``KafkaConfig.security_options()``).
+    """
     from kafka import KafkaProducer  # imported here: file output needs no Kafka client
     from kafka.errors import KafkaError
 
     try:
         producer: Producer = KafkaProducer(
+            **(security or {}),
             bootstrap_servers=bootstrap.split(","),
             acks="all",
             linger_ms=20,

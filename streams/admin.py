@@ -21,25 +21,23 @@ class BrokerUnavailableError(ReputationError):
     """No Kafka broker answered at the configured bootstrap address.
 
     Operators: start one with ``deploy/kafka/kafka.sh start`` or point
-    ``VIGIL_KAFKA_BOOTSTRAP`` at a running cluster.
+    ``VIGIL_KAFKA_BOOTSTRAP`` at a running cluster; a broker that is up but speaks
+    another protocol (TLS, SASL) looks the same: check ``VIGIL_KAFKA_SECURITY_PROTOCOL``.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, security_protocol: str = "PLAINTEXT") -> None:
         super().__init__(
-            f"no Kafka broker answers at {bootstrap}; start one with "
-            "`deploy/kafka/kafka.sh start` or set VIGIL_KAFKA_BOOTSTRAP"
+            f"no Kafka broker answers at {bootstrap} over {security_protocol}; start one with "
+            "`deploy/kafka/kafka.sh start`, or check VIGIL_KAFKA_BOOTSTRAP and "
+            "VIGIL_KAFKA_SECURITY_PROTOCOL"
         )
         self.bootstrap = bootstrap
+        self.security_protocol = security_protocol
 
 
 def kafka_client_options(kafka: KafkaConfig) -> dict[str, object]:
-    """kafka-python client options: bootstrap, security protocol and pass-through extras."""
-    options: dict[str, object] = {
-        "bootstrap_servers": kafka.bootstrap.split(","),
-        "security_protocol": kafka.security_protocol,
-    }
-    options.update(kafka.extra)
-    return options
+    """kafka-python client options: bootstrap and security (`KafkaConfig.client_options`)."""
+    return kafka.client_options()
 
 
 def ensure_topics(
@@ -59,7 +57,7 @@ def ensure_topics(
             break
         except KafkaTimeoutError:
             if time.monotonic() > deadline:
-                raise BrokerUnavailableError(kafka.bootstrap) from None
+                raise BrokerUnavailableError(kafka.bootstrap, kafka.security_protocol) from None
             time.sleep(1.0)
     created: list[str] = []
     try:

@@ -127,8 +127,7 @@ class AlertLog:
         kafka = self.settings.kafka
         alerts_topic, status_topic = kafka.topic("alerts"), kafka.topic("alert-status")
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap,
-            security_protocol=kafka.security_protocol,
+            **kafka.client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -48,6 +48,7 @@ from streams.links import LinkProcessor, parse_sighting
 from streams.linkstore import TableLinkStore
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
+from streams.scorelog import ScoreLog
 from streams.topics import Topics
 
 __all__ = ["Engine", "event_scope"]
@@ -114,12 +115,16 @@ class Engine:
         kafka, engine = settings.kafka, settings.engine
         self.app = faust.App(
             engine.app_id,
-            broker=[f"kafka://{b.strip()}" for b in kafka.bootstrap.split(",")],
+            broker=[f"kafka://{b}" for b in kafka.bootstrap_servers],
+            broker_credentials=kafka.faust_credentials(),
             store=store,
             datadir=str(engine.data_dir),
             web_host=settings.api.host,
             web_port=settings.api.port,
             web_bind=settings.api.host,
+            # HTTPS only when a certificate is configured; other processes forward here.
+            web_ssl_context=settings.api.server_ssl_context(),
+            canonical_url=settings.api.url,
             topic_partitions=kafka.partitions,
             topic_replication_factor=kafka.replication_factor,
             producer_acks=-1,
@@ -173,6 +178,7 @@ class Engine:
         )
         self.links = LinkProcessor(settings.exposure, settings.links, self.link_store)
         self.alert_log = AlertLog(settings)
+        self.score_log = ScoreLog(settings)
         self._bands: dict[str, str] = {}
         # Decoded states of the workers this process owns, so a busy worker is not
         # decoded from RocksDB on every batch. Only this agent writes the table, so
@@ -196,10 +202,14 @@ class Engine:
         self.app.agent(self.topics.chain_inputs, name="route_chain")(self._route_chain)
         self.app.agent(self.topics.links, name="link_wallets")(self._link_wallets)
         self.app.task(self.alert_log.run)
+        self.app.task(self.score_log.run)
         from streams.web import register_alert_routes, register_routes  # needs the tables
 
         register_routes(self)
         register_alert_routes(self)
+        from streams.webdash import register_dashboard_routes
+
+        register_dashboard_routes(self)
 
     async def _score_workers(self, stream: Any) -> None:
         engine = self.settings.engine

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -34,12 +35,15 @@ from streams.static import DASHBOARD_HTML
 if TYPE_CHECKING:
     from streams.app import Engine
 
-__all__ = ["RANK_BAND_ORDER", "register_alert_routes", "register_routes"]
+__all__ = ["OPENAPI_JSON", "RANK_BAND_ORDER", "register_alert_routes", "register_routes"]
 
 log = logging.getLogger(__name__)
 #: Bands that /rank never routes work to.
 _EXCLUDED_BANDS = frozenset({"blocked", "review"})
 RANK_BAND_ORDER = {"trusted": 0, "standard": 1, "new": 2, "review": 3, "blocked": 4}
+#: The OpenAPI description of every route, served at ``GET /openapi.json`` (package data;
+#: tests/integration/test_openapi.py checks the running engine against it).
+OPENAPI_JSON = files("streams").joinpath("openapi.json").read_bytes()
 
 
 def _at(request: Request) -> datetime | str:
@@ -103,6 +107,11 @@ def register_routes(engine: Engine) -> None:
             await engine.update_lag()
             return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
+    @app.page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(OPENAPI_JSON, content_type="application/json")
+
     @app.page("/")
     class Dashboard(View):
         async def get(self, request: Request) -> Response:
@@ -140,6 +149,10 @@ def register_routes(engine: Engine) -> None:
             body["open_alerts"] = [
                 {"alert_id": a, "type": t, **_alert_brief(engine, a)}
                 for a, t in sorted(state.open_alerts.items(), key=lambda kv: kv[1])
+            ]
+            # The dashboard's worker page checks each wallet's exposure.
+            body["wallets"] = [
+                {"address": w, "payouts": n} for w, n in sorted(state.wallets.items())
             ]
             return self.json(body)
 

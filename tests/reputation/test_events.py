@@ -290,3 +290,14 @@ def test_arbitrary_field_values_are_rejected_or_parsed(overrides: dict[str, obje
             "context.country",
             "context.device_id",
         }
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_issue_6_time_out_of_datetime_range_is_bad_input_not_a_crash(value: str) -> None:
+    # Found while describing ?at= for the OpenAPI test: a 500 there, and on a topic an
+    # OverflowError out of the decoder instead of a dead letter.
+    with pytest.raises(InvalidEventError) as err:
+        parse_time(value, "at")
+    assert err.value.reason == DeadLetterReason.BAD_TIME
+    with pytest.raises(InvalidEventError):
+        decode_event("tasks", orjson.dumps({**TASK, "completed_at": value}), now=NOW)

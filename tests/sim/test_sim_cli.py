@@ -118,7 +118,9 @@ class _FakeProducer:
 def test_kafka_production_keys_values_and_flush(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(output, "connect_kafka", lambda b: _FakeProducer(bootstrap=b))
+    monkeypatch.setattr(
+        output, "connect_kafka", lambda b, security=None: _FakeProducer(bootstrap=b)
+    )
     args = _parse(
         [
             "--seed",
@@ -161,7 +163,7 @@ def test_kafka_production_keys_values_and_flush(
 def test_kafka_failure_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def refuse(bootstrap: str) -> _FakeProducer:
+    def refuse(bootstrap: str, security: object = None) -> _FakeProducer:
         raise output.KafkaOutputError(f"cannot connect to Kafka at {bootstrap}: NoBrokersAvailable")
 
     monkeypatch.setattr(output, "connect_kafka", refuse)
