@@ -123,6 +123,7 @@ def main() -> int:
     )
     ap.add_argument("--bootstrap")
     ap.add_argument("--port", type=int, default=16095)
+    ap.add_argument("--dump", type=Path, help="write send time and latency of each alert (CSV)")
     args = ap.parse_args()
 
     from kafka import KafkaProducer
@@ -228,6 +229,10 @@ def main() -> int:
             shutil.rmtree(broker.dir, ignore_errors=True)  # a fresh broker each run
 
     lat = [alerts[k] - sent[k] for k in sent if k in alerts]
+    if args.dump:
+        t0 = min(sent.values())
+        rows = [f"{sent[k] - t0:.3f},{alerts[k] - sent[k]:.3f}" for k in sent if k in alerts]
+        args.dump.write_text("sent_s,latency_s\n" + "\n".join(rows) + "\n")
     base = [seen[k] - sent[k] for k in sent if k in seen]
     what = "task events, one new worker each" if scores else "payouts"
     out = "scores" if scores else f"alerts ({len(flagged)} payouts to listed wallets)"

@@ -90,13 +90,21 @@ def applied_total(port: int) -> float:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU seconds a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def engine_run(
     bootstrap: str, prefix: str, n: int, workdir: Path, port: int, engines: int = 1
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Run `engines` worker processes in one group until they applied `n` events.
 
-    Returns the seconds from the first applied event to the last, and the
-    largest resident memory of a process at the end (MiB).
+    Returns the seconds from the first applied event to the last, the largest
+    resident memory of a process at the end (MiB), and the CPU seconds the
+    processes used from the first applied event to the last (robust to a
+    loaded machine, unlike the wall clock).
     """
     procs = []
     for k in range(engines):
@@ -115,6 +123,7 @@ def engine_run(
             )
     try:
         t_first = None
+        cpu_first = 0.0
         deadline = time.monotonic() + 1800
         done = 0.0
         while time.monotonic() < deadline:
@@ -127,6 +136,7 @@ def engine_run(
             now = time.perf_counter()
             if done > 0 and t_first is None:
                 t_first = now
+                cpu_first = sum(cpu_seconds(p.pid) for p in procs)
             if done >= n:
                 break
             for k, proc in enumerate(procs):
@@ -135,6 +145,7 @@ def engine_run(
                     raise SystemExit(f"engine {k} died:\n{log_text}")
             time.sleep(0.2)
         elapsed = time.perf_counter() - (t_first or time.perf_counter())
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_first
         rss_mb = 0.0
         for proc in procs:
             try:
@@ -142,7 +153,7 @@ def engine_run(
                 rss_mb = max(rss_mb, int(status.split("VmRSS:")[1].split()[0]) / 1024)
             except (OSError, IndexError, ValueError):
                 pass
-        return elapsed, rss_mb
+        return elapsed, rss_mb, cpu
     finally:
         for proc in procs:
             proc.terminate()
@@ -196,7 +207,7 @@ def main() -> int:
         t_produce = produce(bootstrap, prefix, events)
         topics = [f"{prefix}{t}" for t in ("tasks", "quality", "payouts")]
         t_raw = asyncio.run(raw_consume(bootstrap, topics, len(events)))
-        runs: dict[int, tuple[float, float]] = {}
+        runs: dict[int, tuple[float, float, float]] = {}
         for engines in args.engines:
             with tempfile.TemporaryDirectory() as tmp:
                 runs[engines] = engine_run(
@@ -209,7 +220,7 @@ def main() -> int:
             shutil.rmtree(broker.dir, ignore_errors=True)  # a fresh broker each run
     n = len(events)
     rows = [("raw aiokafka consumer + JSON decode (baseline)", n / t_raw, 1.0)]
-    for engines, (t_engine, _) in runs.items():
+    for engines, (t_engine, _, _) in runs.items():
         what = "1 vigil worker process" if engines == 1 else f"{engines} vigil worker processes"
         rows.append(
             (f"{what}, full state (RocksDB, changelog, scores out)", n / t_engine, t_raw / t_engine)
@@ -222,7 +233,10 @@ def main() -> int:
     print("| path | events/s | ratio to baseline |\n|---|---:|---:|")
     for name, rate, ratio in rows:
         print(f"| {name} | {rate:,.0f} | {ratio:.2f} |")
-    for engines, (_, rss) in runs.items():
+    print("\n| engine processes | CPU µs per event (all processes) |\n|---:|---:|")
+    for engines, (_, _, cpu) in runs.items():
+        print(f"| {engines} | {cpu / n * 1e6:,.0f} |")
+    for engines, (_, rss, _) in runs.items():
         print(f"\nlargest engine RSS at the end with {engines} process(es): {rss:.0f} MiB")
     return 0
 

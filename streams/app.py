@@ -46,10 +46,11 @@ from streams import metrics
 from streams.alertlog import AlertLog
 from streams.links import LinkProcessor, parse_sighting
 from streams.linkstore import TableLinkStore
+from streams.outbox import Outbox
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
 from streams.scorelog import ScoreLog
-from streams.topics import Topics
+from streams.topics import Topics, all_topic_specs
 
 __all__ = ["Engine", "event_scope"]
 
@@ -144,6 +145,11 @@ class Engine:
         transport.fetch_max_wait_ms = engine.fetch_max_wait_ms
         self.app.transport = transport
         self.topics = Topics.declare(self.app, kafka)
+        # One outbox per agent: each flushes its own output before its input is acked.
+        out_partitions = {name: n for name, n, _ in all_topic_specs(kafka)}
+        self.outbox = Outbox(out_partitions)
+        self._chain_outbox = Outbox(out_partitions)
+        self._links_outbox = Outbox(out_partitions)
         cache = engine.rocksdb_block_cache_mb * 1024 * 1024
         self.workers = self.app.Table(
             "workers",
@@ -216,6 +222,20 @@ class Engine:
         async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
             await self.process_batch(batch)
 
+    def emit(
+        self, topic: str, value: bytes, key: bytes | None = None, box: Outbox | None = None
+    ) -> None:
+        """Queue an output message (short topic name) in `box` (the scoring agent's by default)."""
+        (box or self.outbox).add(self.settings.kafka.topic(topic), value, key)
+
+    async def flush_outbox(self, box: Outbox | None = None) -> None:
+        """Hand the queued output to the producer (before the input batch is acked)."""
+        box = box or self.outbox
+        if len(box):
+            # Faust's own aiokafka producer: Faust flushes it before committing offsets.
+            producer: Any = self.app.producer  # the aiokafka driver's Producer
+            await box.flush(producer._ensure_producer())  # noqa: SLF001
+
     async def process_batch(self, batch: Sequence[Any]) -> None:
         """Decode, apply and emit one batch of Faust events."""
         started = time.perf_counter()
@@ -227,7 +247,7 @@ class Engine:
             msg = ev.message
             result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
             if isinstance(result, DeadLetter):
-                await self.send_dead_letter(result)
+                self.send_dead_letter(result)
                 continue
             event = result.event
             if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent | AlertStatus):
@@ -239,13 +259,12 @@ class Engine:
             if isinstance(event, PayoutEvent):
                 raws[event.event_id] = ev.value
         for worker_id, items in groups.items():
-            await self._score_worker(
-                worker_id, items, anchors[worker_id], timestamps[worker_id], raws
-            )
+            self._score_worker(worker_id, items, anchors[worker_id], timestamps[worker_id], raws)
+        await self.flush_outbox()
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    async def _score_worker(
+    def _score_worker(
         self,
         worker_id: str,
         items: list[Decoded],
@@ -269,27 +288,25 @@ class Engine:
         # The wallet side sees each newly applied payout and each first device sighting.
         for payout in applied.payouts:
             raw = raws.get(payout.event_id) or orjson.dumps({})
-            self.topics.links.send_soon(value=b'{"kind":"payouts","event":' + raw + b"}")
+            self.emit("links", b'{"kind":"payouts","event":' + raw + b"}")
         for sighting in applied.devices:
-            self.topics.links.send_soon(
-                value=orjson.dumps({"kind": "devices", "event": sighting.to_json()})
-            )
+            self.emit("links", orjson.dumps({"kind": "devices", "event": sighting.to_json()}))
         # A redelivered batch re-emits the record: the first delivery may have
         # crashed between the table write and this send.
         if applied.changed or applied.duplicates:
             record = self.processor.record(applied.state)
-            # send_soon buffers without a round trip; Faust flushes the producer
-            # (and aiokafka waits for the broker's acks) before it commits offsets.
-            self.topics.scores.send_soon(key=key, value=orjson.dumps(record.to_json()))
+            # Queued without a round trip; Faust flushes the producer (and aiokafka
+            # waits for the broker's acks) before it commits offsets.
+            self.emit("scores", orjson.dumps(record.to_json()), key)
             metrics.SCORES_EMITTED.inc()
             metrics.SCORE.observe(record.score)
             self._count_band(worker_id, record.band)
             if first_ts:
                 metrics.EVENT_LATENCY.observe(max(0.0, time.time() - first_ts))
 
-    def send_alert(self, alert: Alert) -> None:
-        """Publish an alert on ``vigil.alerts`` and count it."""
-        self.topics.alerts.send_soon(key=alert.key.encode(), value=orjson.dumps(alert.to_json()))
+    def send_alert(self, alert: Alert, box: Outbox | None = None) -> None:
+        """Queue an alert for ``vigil.alerts`` and count it."""
+        self.emit("alerts", orjson.dumps(alert.to_json()), alert.key.encode(), box)
         metrics.ALERTS.labels(alert.kind, alert.type, alert.severity).inc()
         log.info(
             "alert %s %s (%s) worker=%s wallet=%s",
@@ -302,56 +319,65 @@ class Engine:
 
     async def _route_chain(self, stream: Any) -> None:
         """Validate transfers and sanctions entries and hand them to the wallet side."""
-        async for ev in stream.events():
-            msg = ev.message
-            result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
-            if isinstance(result, DeadLetter):
-                await self.send_dead_letter(result)
-                continue
-            metrics.events(result.kind, "routed").inc()
-            self.topics.links.send_soon(
-                value=b'{"kind":"' + result.kind.encode() + b'","event":' + ev.value + b"}"
-            )
+        engine, box = self.settings.engine, self._chain_outbox
+        async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
+            for ev in batch:
+                msg = ev.message
+                result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
+                if isinstance(result, DeadLetter):
+                    self.send_dead_letter(result, box)
+                    continue
+                metrics.events(result.kind, "routed").inc()
+                kind = result.kind.encode()
+                self.emit("links", b'{"kind":"' + kind + b'","event":' + ev.value + b"}", box=box)
+            await self.flush_outbox(box)
 
     async def _link_wallets(self, stream: Any) -> None:
         """Run the wallet side: payouts, transfers, sanctions entries and device sightings."""
-        async for ev in stream.events():
-            started = time.perf_counter()
-            try:
-                wrapper = orjson.loads(ev.value)
-                kind, obj = wrapper["kind"], wrapper["event"]
-                fact: Any
-                if kind == "payouts":
-                    fact = parse_payout(obj)
-                elif kind == "transfers":
-                    fact = parse_transfer(obj)
-                elif kind == "sanctions":
-                    fact = parse_sanction(obj)
-                else:
-                    fact = parse_sighting(obj)
-            except (ValueError, KeyError, TypeError) as exc:
-                # Only the engine writes this topic, after validation: a failure here is a bug.
-                log.error(
-                    "links[%s]@%s: cannot read %r: %s",
-                    ev.message.partition,
-                    ev.message.offset,
-                    ev.value[:200],
-                    exc,
+        engine, box = self.settings.engine, self._links_outbox
+        async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
+            for ev in batch:
+                started = time.perf_counter()
+                # Table writes need the message that caused them (see event_scope).
+                with event_scope(ev):
+                    self._link_one(ev, box)
+                metrics.LINK_SECONDS.observe(time.perf_counter() - started)
+            await self.flush_outbox(box)
+
+    def _link_one(self, ev: Any, box: Outbox) -> None:
+        try:
+            wrapper = orjson.loads(ev.value)
+            kind, obj = wrapper["kind"], wrapper["event"]
+            fact: Any
+            if kind == "payouts":
+                fact = parse_payout(obj)
+            elif kind == "transfers":
+                fact = parse_transfer(obj)
+            elif kind == "sanctions":
+                fact = parse_sanction(obj)
+            else:
+                fact = parse_sighting(obj)
+        except (ValueError, KeyError, TypeError) as exc:
+            # Only the engine writes this topic, after validation: a failure here is a bug.
+            log.error(
+                "links[%s]@%s: cannot read %r: %s",
+                ev.message.partition,
+                ev.message.offset,
+                ev.value[:200],
+                exc,
+            )
+            metrics.events("links", "error").inc()
+            return
+        for alert in link_fact(self.links, fact):
+            self.send_alert(alert, box)
+            if alert.worker_id is not None:
+                status = AlertStatus(
+                    alert.alert_id, alert.worker_id, alert.type, "open", alert.detected_at
                 )
-                metrics.events("links", "error").inc()
-                continue
-            for alert in link_fact(self.links, fact):
-                self.send_alert(alert)
-                if alert.worker_id is not None:
-                    status = AlertStatus(
-                        alert.alert_id, alert.worker_id, alert.type, "open", alert.detected_at
-                    )
-                    self.topics.alert_status.send_soon(
-                        key=alert.worker_id.encode(), value=orjson.dumps(status.to_json())
-                    )
-            metrics.LINK_SECONDS.observe(time.perf_counter() - started)
-            if isinstance(fact, TransferEvent | SanctionEntry):
-                metrics.events(kind, "applied").inc()
+                key = alert.worker_id.encode()
+                self.emit("alert-status", orjson.dumps(status.to_json()), key, box)
+        if isinstance(fact, TransferEvent | SanctionEntry):
+            metrics.events(kind, "applied").inc()
 
     def _remember(self, worker_id: str, state: WorkerState) -> None:
         cache = self._cache
@@ -368,13 +394,13 @@ class Engine:
             return WorkerState(worker_id)
         return state_from_record(orjson.loads(raw))
 
-    async def send_dead_letter(self, dl: DeadLetter) -> None:
+    def send_dead_letter(self, dl: DeadLetter, box: Outbox | None = None) -> None:
         """Publish a rejected message with its reason, and count it."""
         kind = self.processor.kind_of(dl.source_topic)
         log.warning(
             "dead letter from %s[%s]@%s: %s", dl.source_topic, dl.partition, dl.offset, dl.error
         )
-        self.topics.deadletters.send_soon(value=orjson.dumps(dl.to_json()))
+        self.emit("deadletters", orjson.dumps(dl.to_json()), box=box)
         metrics.events(kind, "dead_letter").inc()
         metrics.DEAD_LETTERS.labels(kind, dl.reason).inc()
 

@@ -16,6 +16,7 @@ import pytest
 from config.settings import Settings
 from streams import metrics
 from streams.app import Engine
+from streams.outbox import key_partition
 from tests.helpers.events import MALFORMED, make_events
 
 # Faust and mode create event loops of their own (at import and on first table
@@ -64,14 +65,19 @@ def run_batches(loop: asyncio.AbstractEventLoop) -> None:
     msgs = [(t, orjson.dumps(e)) for t, e in events]
     bad = [(t, raw) for t, raw, _ in MALFORMED]
     before = metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get()
-    pending: list[object] = []
-    engine.topics.scores.send_soon = lambda **kw: pending.append(("score", kw))  # type: ignore[method-assign]
-    engine.topics.deadletters.send_soon = lambda **kw: pending.append(("dl", kw))  # type: ignore[method-assign]
+    producer = FakeProducer()
+    pending = producer.sent
+    engine.app.producer._ensure_producer = lambda: producer  # type: ignore[method-assign]  # noqa: SLF001
     engine.workers.send_changelog = lambda *a, **kw: _FakeFut()  # type: ignore[method-assign]
 
     loop.run_until_complete(engine.process_batch(batch_of(msgs[:200] + bad + msgs[200:])))
-    scores = {orjson.loads(kw["value"])["worker_id"] for kind, kw in pending if kind == "score"}  # type: ignore[index]
-    dls = [orjson.loads(kw["value"]) for kind, kw in pending if kind == "dl"]  # type: ignore[index]
+    scores = {orjson.loads(v)["worker_id"] for topic, _, v in pending if topic == "vigil.scores"}
+    dls = [orjson.loads(value) for topic, _, value in pending if topic == "vigil.deadletters"]
+    # Keyed output goes where a keyed send would: the worker's partition of vigil.scores.
+    for topic, partition, value in pending:
+        if topic == "vigil.scores":
+            key = orjson.loads(value)["worker_id"].encode()
+            assert partition == key_partition(key, 8)
     assert scores == {e["worker_id"] for _, e in events}
     assert sorted(d["reason"] for d in dls) == sorted(r for _, _, r in MALFORMED)
     assert metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get() == before + 1
@@ -81,7 +87,17 @@ def run_batches(loop: asyncio.AbstractEventLoop) -> None:
     pending.clear()
     loop.run_until_complete(engine.process_batch(batch_of(msgs)))
     assert {w: engine.load_state(w) for w in scores} == state_before
-    assert len([1 for kind, _ in pending if kind == "score"]) == len(scores)
+    assert len([1 for topic, _, _ in pending if topic == "vigil.scores"]) == len(scores)
+
+
+class FakeProducer:
+    """Records what the engine hands aiokafka's producer: (topic, partition, value)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, *, key: bytes | None, partition: int) -> None:
+        self.sent.append((topic, partition, value))
 
 
 class _FakeFut:

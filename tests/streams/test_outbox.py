@@ -1,0 +1,70 @@
+"""The outbox puts keyed messages where Kafka's own clients would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given
+from hypothesis import strategies as st
+from kafka.partitioner.default import murmur2
+
+from streams.outbox import Outbox, key_partition
+
+# Utils.murmur2 test vectors of the Java client (UtilsTest.testMurmur2), signed 32-bit.
+JAVA_MURMUR2 = {
+    b"21": -973932308,
+    b"foobar": -790332482,
+    b"a-little-bit-long-string": -985981536,
+    b"a-little-bit-longer-string": -1486304829,
+    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    b"abc": 479470107,
+}
+
+
+def test_key_partition_is_the_java_clients_partition() -> None:
+    # Java: Utils.toPositive(Utils.murmur2(key)) % numPartitions
+    for key, signed in JAVA_MURMUR2.items():
+        for partitions in (1, 3, 8, 12):
+            assert key_partition(key, partitions) == (signed & 0x7FFFFFFF) % partitions
+
+
+@given(st.binary(min_size=1, max_size=40), st.integers(min_value=1, max_value=64))
+def test_key_partition_matches_kafka_python(key: bytes, partitions: int) -> None:
+    # The producers of vigil.scores' consumers (kafka-python) place keys the same way.
+    assert key_partition(key, partitions) == (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes, int]] = []
+
+    async def send(self, topic: str, value: bytes, *, key: bytes | None, partition: int) -> None:
+        self.sent.append((topic, key, value, partition))
+
+
+def test_flush_sends_everything_once_in_order_per_partition() -> None:
+    box = Outbox({"t.scores": 8, "t.links": 1})
+    for i in range(50):
+        box.add("t.scores", f"s{i}".encode(), f"w-{i % 7}".encode())
+        box.add("t.links", f"l{i}".encode())
+    assert len(box) == 100
+    producer = _Producer()
+    assert asyncio.run(box.flush(producer)) == 100
+    assert len(box) == 0
+    assert asyncio.run(box.flush(producer)) == 0
+    links = [v for t, _, v, p in producer.sent if t == "t.links"]
+    assert links == [f"l{i}".encode() for i in range(50)]
+    assert {p for t, _, _, p in producer.sent if t == "t.links"} == {0}
+    for worker in range(7):
+        mine = [v for t, k, v, _ in producer.sent if k == f"w-{worker}".encode()]
+        assert mine == [f"s{i}".encode() for i in range(50) if i % 7 == worker]
+
+
+def test_unknown_topic_is_an_error() -> None:
+    box = Outbox({"t.scores": 8})
+    try:
+        box.add("t.nope", b"x")
+    except KeyError as exc:
+        assert "t.nope" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("an unknown topic was accepted")
