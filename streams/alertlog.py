@@ -20,6 +20,7 @@ import orjson
 from config.settings import Settings
 from reputation.errors import InvalidEventError
 from reputation.events import parse_time
+from streams.follow import follow_topics
 
 __all__ = ["AlertFilter", "AlertLog"]
 
@@ -121,41 +122,15 @@ class AlertLog:
 
     async def run(self) -> None:
         """Follow the alert topics from the beginning until cancelled."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        from aiokafka.errors import KafkaError
-
         kafka = self.settings.kafka
-        alerts_topic, status_topic = kafka.topic("alerts"), kafka.topic("alert-status")
-        consumer = AIOKafkaConsumer(
-            **kafka.client_options(),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        while True:
-            try:
-                await consumer.start()
-                break
-            except KafkaError as exc:
-                log.warning("alert log: cannot reach Kafka yet (%s); retrying", exc)
-                await asyncio.sleep(2.0)
-        try:
-            parts = [
-                TopicPartition(t, p)
-                for t in (alerts_topic, status_topic)
-                for p in range(kafka.partitions)
-            ]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for tp, records in batch.items():
-                    for rec in records:
-                        self._apply(tp.topic == alerts_topic, rec.value)
-                if not batch:
-                    self.caught_up.set()
-        finally:
-            await consumer.stop()
+        alerts_topic = kafka.topic("alerts")
+
+        def handle(topic: str, values: list[bytes | None]) -> None:
+            for value in values:
+                self._apply(topic == alerts_topic, value)
+
+        topics = (alerts_topic, kafka.topic("alert-status"))
+        await follow_topics(kafka, topics, "alert log", handle, self.caught_up)
 
     def _apply(self, is_alert: bool, value: bytes | None) -> None:
         try:

@@ -38,6 +38,7 @@ from config.settings import DashboardConfig, Settings
 from reputation.assess import BANDS, reason_text
 from reputation.errors import InvalidEventError
 from reputation.events import format_time, parse_time
+from streams.follow import follow_topics
 
 __all__ = [
     "HISTOGRAM_BINS",
@@ -307,33 +308,9 @@ class ScoreLog:
 
     async def run(self) -> None:
         """Follow ``{prefix}scores`` from the beginning until cancelled."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        from aiokafka.errors import KafkaError
-
         kafka = self.settings.kafka
-        topic = kafka.topic("scores")
-        consumer = AIOKafkaConsumer(
-            **kafka.client_options(),  # bootstrap servers, TLS and SASL as configured
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        while True:
-            try:
-                await consumer.start()
-                break
-            except KafkaError as exc:
-                log.warning("score log: cannot reach Kafka yet (%s); retrying", exc)
-                await asyncio.sleep(2.0)
-        try:
-            parts = [TopicPartition(topic, p) for p in range(kafka.partitions)]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for records in batch.values():
-                    self.add_raw(rec.value for rec in records)
-                if not batch:
-                    self.caught_up.set()
-        finally:
-            await consumer.stop()
+
+        def handle(topic: str, values: list[bytes | None]) -> None:
+            self.add_raw(values)
+
+        await follow_topics(kafka, (kafka.topic("scores"),), "score log", handle, self.caught_up)

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -55,6 +56,15 @@ def _at(request: Request) -> datetime | str:
         return parse_time(raw, "at")
     except InvalidEventError as exc:
         return exc.detail
+
+
+def _query_token_ok(request: Request, engine: Engine) -> bool:
+    """Tell whether ``?access_token=`` holds a configured token (any scope)."""
+    given = request.query.get("access_token", "")
+    return any(
+        hmac.compare_digest(token.encode(), given.encode())
+        for token in engine.settings.api.tokens
+    )
 
 
 def _denied(view: View, request: Request, engine: Engine, scope: str | None) -> Response | None:
@@ -110,11 +120,20 @@ def register_routes(engine: Engine) -> None:
     @app.page("/openapi.json")
     class OpenApi(View):
         async def get(self, request: Request) -> Response:
+            if denied := _denied(self, request, engine, None):
+                return denied
             return self.bytes(OPENAPI_JSON, content_type="application/json")
 
     @app.page("/")
     class Dashboard(View):
         async def get(self, request: Request) -> Response:
+            # A browser cannot put a header on a navigation: the page also takes the
+            # token as ?access_token= (RFC 6750 section 2.3). Without one it answers
+            # 401 with the page itself, which holds no data and asks for a token.
+            if _denied(self, request, engine, None) and not _query_token_ok(request, engine):
+                resp = self.html(DASHBOARD_HTML, status=401)
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="vigil"'
+                return resp
             return self.html(DASHBOARD_HTML)
 
     @app.page("/workers/{worker_id}/trust")
@@ -349,7 +368,9 @@ async def _record_anywhere(
     try:
         url = engine.app.router.key_store(engine.workers.name, worker_id)
         if str(url).rstrip("/") != str(engine.app.conf.canonical_url).rstrip("/"):
-            return await _fetch_remote(f"{str(url).rstrip('/')}/workers/{worker_id}/trust", request)
+            # The id goes into a path: "/", "?", "#" or "%" in it must not change the URL.
+            path = f"/workers/{quote(worker_id, safe='')}/trust"
+            return await _fetch_remote(f"{str(url).rstrip('/')}{path}", request)
     except (SameNode, KeyError):
         pass
     state = engine.load_state(worker_id)

@@ -223,6 +223,15 @@ def test_dashboard_in_headless_chromium(stack: Stack, browser: Any) -> None:
     status, body = http("GET", f"{base}/workers/nobody/history", token=TOKEN)
     assert status == 404 and "nobody" in body["error"]  # type: ignore[index]
 
+    # Every route but /healthz needs a token (CONTRACT.md): the page too. Without one
+    # it answers 401 with itself (no data, a token box); ?access_token= is accepted.
+    status, page = http("GET", f"{base}/")
+    assert status == 401 and 'id="token-form"' in str(page)
+    assert http("GET", f"{base}/?access_token=wrong-token")[0] == 401
+    assert http("GET", f"{base}/?access_token={TOKEN}")[0] == 200
+    assert http("GET", f"{base}/", token=TOKEN)[0] == 200
+    assert http("GET", f"{base}/openapi.json")[0] == 401
+
     # With tokens configured the page asks for one, and works once it is pasted.
     driver.get(f"{base}/")
     until(driver, lambda d: d.find_element(By.ID, "banner").is_displayed(), "the token banner")
@@ -231,6 +240,16 @@ def test_dashboard_in_headless_chromium(stack: Stack, browser: Any) -> None:
     driver.find_element(By.ID, "token").send_keys(TOKEN)
     driver.find_element(By.ID, "token-save").click()
     assert driver.execute_script("return sessionStorage.getItem('vigil.token')") == TOKEN
+
+    # A token in the address is kept for the tab and taken out of the address bar.
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{base}/?access_token={TOKEN}")
+    until(
+        driver,
+        lambda d: d.execute_script("return sessionStorage.getItem('vigil.token')") == TOKEN,
+        "the token from ?access_token= in sessionStorage",
+    )
+    assert "access_token" not in driver.current_url
 
     # Overview: band counts and histogram as GET /overview says.
     overview = api(base, "/overview?limit=15")

@@ -134,7 +134,10 @@ def with_known_ids(spec: dict[str, Any], live: Live) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def api_schema(live: Live) -> Any:
-    with urllib.request.urlopen(f"{live.base}/openapi.json", timeout=10) as resp:  # noqa: S310
+    req = urllib.request.Request(  # noqa: S310 - loopback URL
+        f"{live.base}/openapi.json", headers={"Authorization": f"Bearer {SCORES_ONLY}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("application/json")
         served = json.loads(resp.read())
@@ -176,7 +179,9 @@ def test_the_description_is_valid_openapi() -> None:
 
 
 def test_served_description_is_the_package_file(live: Live) -> None:
-    status, served = http("GET", f"{live.base}/openapi.json")  # no token needed
+    # Every route but /healthz needs a token (CONTRACT.md), any scope for this one.
+    assert http("GET", f"{live.base}/openapi.json")[0] == 401
+    status, served = http("GET", f"{live.base}/openapi.json", token=SCORES_ONLY)
     assert status == 200
     assert served == json.loads(SPEC_FILE.read_text())
 

@@ -142,6 +142,17 @@ def test_two_engines_in_one_group_match_replay(stack: Stack) -> None:
         assert a[0] == b[0] == 200
         assert_close(a[1], expected[worker])
         assert_close(b[1], expected[worker])
+    # /rank reads each worker where it lives: both processes give the same ranking.
+    workers = sorted(expected)
+    ranks = [
+        http("POST", f"http://127.0.0.1:{port}/rank", {"workers": workers, "min_confidence": 0})
+        for port in (16067, 16068)
+    ]
+    assert ranks[0][0] == ranks[1][0] == 200
+    got = [{r["worker_id"]: r["score"] for r in rank[1]["ranked"]} for rank in ranks]  # type: ignore[index]
+    assert got[0].keys() == got[1].keys()
+    assert all(abs(got[0][w] - got[1][w]) < 1e-6 for w in got[0])  # decayed a few ms apart
+    assert len(got[0]) + len(ranks[0][1]["excluded"]) == len(workers)  # type: ignore[index]
 
 
 def test_engine_crash_loses_nothing_and_counts_nothing_twice(stack: Stack) -> None:
