@@ -8,6 +8,8 @@ that works for the local demo.
 from __future__ import annotations
 
 import dataclasses
+import re
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -313,8 +315,17 @@ class ApiConfig:
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: How the other engine processes reach this one (VIGIL_CANONICAL_URL).
+    canonical_url: str | None = None
 
     def __post_init__(self) -> None:
+        if self.canonical_url is not None and not re.fullmatch(
+            r"https?://[^/\s]+(:\d+)?/?", self.canonical_url
+        ):
+            raise ConfigError(
+                "VIGIL_CANONICAL_URL must be http(s)://host[:port], got "
+                f"{self.canonical_url!r}"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"VIGIL_WEB_PORT must be within 1..65535, got {self.port}")
         for scopes in self.tokens.values():
@@ -362,6 +373,26 @@ class ApiConfig:
         """
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def advertised_url(self) -> str:
+        """The URL other engine processes use to forward requests for workers this one owns.
+
+        `canonical_url` when set; else, for a wildcard bind address (which no peer
+        can connect to), this host's name; else `url`.
+
+        Examples
+        --------
+        >>> ApiConfig(port=7000).advertised_url
+        'http://127.0.0.1:7000'
+        >>> ApiConfig(canonical_url="http://worker-1:6066").advertised_url
+        'http://worker-1:6066'
+        """
+        if self.canonical_url:
+            return self.canonical_url.rstrip("/")
+        if self.host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+            return f"{'https' if self.tls else 'http'}://{socket.gethostname()}:{self.port}"
+        return self.url
 
     def server_ssl_context(self) -> ssl.SSLContext | None:
         """Return the TLS context of the HTTP server, or None without TLS."""
@@ -536,6 +567,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tokens=parse_tokens(env.get("VIGIL_API_TOKENS", "")),
         tls_cert=_path(env, "VIGIL_API_TLS_CERT"),
         tls_key=_path(env, "VIGIL_API_TLS_KEY"),
+        canonical_url=env.get("VIGIL_CANONICAL_URL") or env.get("NODE_CANONICAL_URL") or None,
     )
     services = parse_services(env.get("VIGIL_SERVICE_ADDRESSES", ""))
     return Settings(

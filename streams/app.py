@@ -125,7 +125,7 @@ class Engine:
             web_bind=settings.api.host,
             # HTTPS only when a certificate is configured; other processes forward here.
             web_ssl_context=settings.api.server_ssl_context(),
-            canonical_url=settings.api.url,
+            canonical_url=settings.api.advertised_url,
             topic_partitions=kafka.partitions,
             topic_replication_factor=kafka.replication_factor,
             producer_acks=-1,

@@ -167,7 +167,7 @@ def test_compose_workers_get_settings_the_engine_accepts(compose: dict[str, Any]
         assert "CHANGE-ME-metrics-token" in settings.api.tokens
         assert settings.kafka.replication_factor == 3
         assert set(settings.kafka.bootstrap.split(",")) == brokers
-        assert env["NODE_CANONICAL_URL"] == f"http://{name}:{API_PORT}"
+        assert env["VIGIL_CANONICAL_URL"] == f"http://{name}:{API_PORT}"
         data_mounts = [
             v for v in svc["volumes"] if v.split(":")[1] == str(settings.engine.data_dir)
         ]
@@ -455,7 +455,7 @@ def test_worker_gets_settings_the_engine_accepts(manifests: list[dict[str, Any]]
     settings = load_settings(env)  # raises ConfigError on a bad combination
     assert settings.api.host == ALL_INTERFACES and settings.api.port == API_PORT
     assert env["SECRET_METRICS_TOKEN"] in settings.api.tokens
-    assert env["NODE_CANONICAL_URL"] == (
+    assert env["VIGIL_CANONICAL_URL"] == (
         f"http://vigil-worker-0.vigil-worker.{NAMESPACE}.svc.cluster.local:{API_PORT}"
     )
 
