@@ -172,7 +172,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     began = time.perf_counter()
     try:
-        result = simulate(cfg, lists)
+        from tqdm import tqdm
+
+        with tqdm(total=cfg.workers, unit="worker", desc="simulating", disable=args.quiet) as bar:
+            result = simulate(cfg, lists, bar.update)
     except SimulationError as exc:  # e.g. a --start before the listed addresses were listed
         print(f"vigil simulate: {exc}", file=sys.stderr)
         return 2

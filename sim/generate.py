@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.chain import build_chain
@@ -31,7 +32,9 @@ class Simulation:
     truth: dict[str, object]
 
 
-def simulate(cfg: SimConfig, lists: SanctionsLists) -> Simulation:
+def simulate(
+    cfg: SimConfig, lists: SanctionsLists, progress: Callable[[int], object] | None = None
+) -> Simulation:
     """Run the simulator: same config and lists, same events and truth, byte for byte.
 
     Parameters
@@ -41,6 +44,9 @@ def simulate(cfg: SimConfig, lists: SanctionsLists) -> Simulation:
     lists
         The OFAC SDN lists (current and delisted), e.g. from
         `sim.output.load_sanctions_lists`.
+    progress
+        Called with 1 after each simulated worker (a progress bar's ``update``);
+        it sees nothing of the output, which stays the same with or without it.
 
     Examples
     --------
@@ -55,13 +61,15 @@ def simulate(cfg: SimConfig, lists: SanctionsLists) -> Simulation:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _simulate(cfg, lists)
+        return _simulate(cfg, lists, progress)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _simulate(cfg: SimConfig, lists: SanctionsLists) -> Simulation:
+def _simulate(
+    cfg: SimConfig, lists: SanctionsLists, progress: Callable[[int], object] | None
+) -> Simulation:
     pop = build_population(cfg, lists)
     activity: list[WorkerActivity] = []
     events: list[Event] = []
@@ -71,6 +79,8 @@ def _simulate(cfg: SimConfig, lists: SanctionsLists) -> Simulation:
         activity.append(act)
         events.extend(act.events)
         intents.extend(act.intents)
+        if progress is not None:
+            progress(1)
     payout_events, payouts = settle_payouts(intents, pop, cfg)
     events.extend(payout_events)
     transfers, facts = build_chain(pop, cfg, payouts)
