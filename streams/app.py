@@ -16,6 +16,7 @@ count), so that message's partition is the worker's partition.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import weakref
@@ -27,6 +28,7 @@ import faust
 import orjson
 from faust.streams import _current_event  # see event_scope: the documented way round issue 497
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus
@@ -50,7 +52,7 @@ from streams.outbox import Outbox
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
 from streams.scorelog import ScoreLog
-from streams.topics import Topics, all_topic_specs
+from streams.topics import Topics, all_topic_specs, changelog_specs
 
 __all__ = ["Engine", "event_scope"]
 
@@ -147,6 +149,9 @@ class Engine:
         self.topics = Topics.declare(self.app, kafka)
         # One outbox per agent: each flushes its own output before its input is acked.
         out_partitions = {name: n for name, n, _ in all_topic_specs(kafka)}
+        out_partitions.update(
+            (name, n) for name, n, _ in changelog_specs(kafka, engine.app_id)
+        )
         self.outbox = Outbox(out_partitions)
         self._chain_outbox = Outbox(out_partitions)
         self._links_outbox = Outbox(out_partitions)
@@ -179,6 +184,7 @@ class Engine:
         self.raised = self.app.Table(
             "raised-alerts", key_type=bytes, value_type=bytes, partitions=1, options=one
         )
+        self._workers_changelog = f"{engine.app_id}-workers-changelog"
         self.link_store = TableLinkStore(
             self.addresses, self.devices, self.raised, engine.state_cache_size
         )
@@ -222,6 +228,26 @@ class Engine:
         async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
             await self.process_batch(batch)
 
+    def _write_state(self, key: bytes, value: bytes, partition: int) -> None:
+        """Write a worker's state to RocksDB and queue it for the table's changelog.
+
+        What ``self.workers[key] = value`` does, without Faust's per-message
+        producer path: the store write is the same, the changelog message goes
+        out with the batch's other output, and the persisted changelog offset
+        (where recovery resumes reading) is recorded once per partition and
+        batch when the broker has the message (`_persisted`), not per message.
+        Runs inside `event_scope` (the store picks the partition's database).
+        """
+        self.workers.data[key] = value
+        self.outbox.add(self._workers_changelog, value, key, partition)
+
+    def _persisted(self, partition: int, fut: Any) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return  # not delivered: recovery re-reads from the last persisted offset
+        tp = TP(self._workers_changelog, partition)
+        store: Any = self.workers.data  # a faust StoreT; typed as a MutableMapping
+        store.set_persisted_offset(tp, fut.result().offset)
+
     def emit(
         self, topic: str, value: bytes, key: bytes | None = None, box: Outbox | None = None
     ) -> None:
@@ -234,7 +260,10 @@ class Engine:
         if len(box):
             # Faust's own aiokafka producer: Faust flushes it before committing offsets.
             producer: Any = self.app.producer  # the aiokafka driver's Producer
-            await box.flush(producer._ensure_producer())  # noqa: SLF001
+            last = await box.flush(producer._ensure_producer())  # noqa: SLF001
+            for (topic, partition), fut in last.items():
+                if topic == self._workers_changelog:
+                    fut.add_done_callback(functools.partial(self._persisted, partition))
 
     async def process_batch(self, batch: Sequence[Any]) -> None:
         """Decode, apply and emit one batch of Faust events."""
@@ -277,7 +306,8 @@ class Engine:
             state = self._cache.get(worker_id) or self.load_state(worker_id)
             applied = self.processor.apply(state, items)
             if applied.changed:
-                self.workers[key] = orjson.dumps(state_to_record(applied.state))
+                value = orjson.dumps(state_to_record(applied.state))
+                self._write_state(key, value, anchor.message.partition)
         self._remember(worker_id, applied.state)
         for kind, n in applied.applied.items():
             metrics.events(kind, "applied").inc(n)

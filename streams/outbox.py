@@ -62,12 +62,20 @@ class Outbox:
     def __len__(self) -> int:
         return sum(len(m) for m in self._pending.values())
 
-    def add(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        """Queue one message; unkeyed ones are spread over the topic's partitions."""
+    def add(
+        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> None:
+        """Queue one message; unkeyed ones are spread over the topic's partitions.
+
+        An explicit `partition` wins (a table's changelog goes to its source's partition).
+        """
         count = self._partitions.get(topic)
         if count is None:
             raise KeyError(f"outbox: unknown topic {topic!r}; known: {sorted(self._partitions)}")
-        if key is None:
+        if partition is not None:
+            if not 0 <= partition < count:
+                raise ValueError(f"outbox: {topic} has {count} partitions, got {partition}")
+        elif key is None:
             partition = next(self._spread) % count if count > 1 else 0
         else:
             cached = self._keys.get((topic, key))
@@ -79,17 +87,20 @@ class Outbox:
             partition = cached
         self._pending.setdefault((topic, partition), []).append((key, value))
 
-    async def flush(self, producer: Any) -> int:
-        """Hand every queued message to `producer` (an `AIOKafkaProducer`); return how many.
+    async def flush(self, producer: Any) -> dict[tuple[str, int], Any]:
+        """Hand every queued message to `producer` (an `AIOKafkaProducer`).
 
-        Does not wait for the broker: Faust waits for the acks before it commits.
-        ``send`` appends to the partition's open record batch (``send_batch``
-        would wait for the partition's previous batch to drain: a round trip).
+        Returns, per (topic, partition), the delivery future of its last message
+        (it resolves to the record's metadata, with its offset, once the broker
+        has it). Does not wait for the broker: Faust waits for the acks before it
+        commits. ``send`` appends to the partition's open record batch
+        (``send_batch`` would wait for the partition's previous batch to drain).
         """
         pending, self._pending = self._pending, {}
-        sent = 0
+        last: dict[tuple[str, int], Any] = {}
         for (topic, partition), messages in pending.items():
             for key, value in messages:
-                await producer.send(topic, value, key=key, partition=partition)
-            sent += len(messages)
-        return sent
+                last[(topic, partition)] = await producer.send(
+                    topic, value, key=key, partition=partition
+                )
+        return last

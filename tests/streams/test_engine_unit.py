@@ -9,6 +9,7 @@ import asyncio
 import gc
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -67,6 +68,10 @@ def run_batches(loop: asyncio.AbstractEventLoop) -> None:
     before = metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get()
     producer = FakeProducer()
     pending = producer.sent
+    persisted: dict[int, int] = {}
+    engine.workers.data.set_persisted_offset = (  # type: ignore[attr-defined]
+        lambda tp, offset: persisted.__setitem__(tp.partition, offset)
+    )
     engine.app.producer._ensure_producer = lambda: producer  # type: ignore[method-assign]  # noqa: SLF001
     engine.workers.send_changelog = lambda *a, **kw: _FakeFut()  # type: ignore[method-assign]
 
@@ -80,6 +85,10 @@ def run_batches(loop: asyncio.AbstractEventLoop) -> None:
             assert partition == key_partition(key, 8)
     assert scores == {e["worker_id"] for _, e in events}
     assert sorted(d["reason"] for d in dls) == sorted(r for _, _, r in MALFORMED)
+    # Each worker's new state goes to the table's changelog, on the worker's partition.
+    changelog = [v for t, _, v in pending if t == "vigil-workers-changelog"]
+    assert {orjson.loads(v)["worker_id"] for v in changelog} == scores
+    assert persisted, "no persisted changelog offset was recorded"
     assert metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get() == before + 1
 
     # Redelivery of the whole batch: nothing changes, records are re-emitted.
@@ -96,8 +105,13 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, bytes]] = []
 
-    async def send(self, topic: str, value: bytes, *, key: bytes | None, partition: int) -> None:
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None, partition: int
+    ) -> asyncio.Future[SimpleNamespace]:
         self.sent.append((topic, partition, value))
+        delivered: asyncio.Future[SimpleNamespace] = asyncio.get_running_loop().create_future()
+        delivered.set_result(SimpleNamespace(offset=len(self.sent) - 1))
+        return delivered
 
 
 class _FakeFut:

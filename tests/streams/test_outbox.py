@@ -38,8 +38,9 @@ class _Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes, int]] = []
 
-    async def send(self, topic: str, value: bytes, *, key: bytes | None, partition: int) -> None:
+    async def send(self, topic: str, value: bytes, *, key: bytes | None, partition: int) -> int:
         self.sent.append((topic, key, value, partition))
+        return len(self.sent) - 1  # stands for the delivery future
 
 
 def test_flush_sends_everything_once_in_order_per_partition() -> None:
@@ -49,15 +50,34 @@ def test_flush_sends_everything_once_in_order_per_partition() -> None:
         box.add("t.links", f"l{i}".encode())
     assert len(box) == 100
     producer = _Producer()
-    assert asyncio.run(box.flush(producer)) == 100
+    last = asyncio.run(box.flush(producer))
+    assert len(producer.sent) == 100
     assert len(box) == 0
-    assert asyncio.run(box.flush(producer)) == 0
+    # The last message of each partition is the one whose delivery is reported.
+    for (topic, partition), index in last.items():
+        assert producer.sent[index][0] == topic and producer.sent[index][3] == partition
+        assert all(p != partition or t != topic for t, _, _, p in producer.sent[index + 1 :])
+    assert asyncio.run(box.flush(producer)) == {}
     links = [v for t, _, v, p in producer.sent if t == "t.links"]
     assert links == [f"l{i}".encode() for i in range(50)]
     assert {p for t, _, _, p in producer.sent if t == "t.links"} == {0}
     for worker in range(7):
         mine = [v for t, k, v, _ in producer.sent if k == f"w-{worker}".encode()]
         assert mine == [f"s{i}".encode() for i in range(50) if i % 7 == worker]
+
+
+def test_an_explicit_partition_wins_and_is_checked() -> None:
+    box = Outbox({"t.changelog": 8})
+    box.add("t.changelog", b"v", b"w-1", partition=5)
+    producer = _Producer()
+    asyncio.run(box.flush(producer))
+    assert producer.sent == [("t.changelog", b"w-1", b"v", 5)]
+    try:
+        box.add("t.changelog", b"v", b"w-1", partition=8)
+    except ValueError as exc:
+        assert "8 partitions" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("partition 8 of 8 was accepted")
 
 
 def test_unknown_topic_is_an_error() -> None:
