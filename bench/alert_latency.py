@@ -20,11 +20,11 @@ producing an event to a plain consumer reading it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +38,8 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from common import broker  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 OFAC = REPO / "chain" / "data" / "ofac_sdn_evm_addresses.csv"
@@ -198,13 +200,8 @@ def main() -> int:
 
     from kafka import KafkaProducer
 
-    from tests.helpers.kafka import ensure_single_broker
-
-    broker = None
-    bootstrap = args.bootstrap
-    if not bootstrap:
-        broker = ensure_single_broker(39092, Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-")))
-        bootstrap = broker.bootstrap
+    kafka = contextlib.ExitStack()
+    bootstrap = kafka.enter_context(broker(args.bootstrap))  # a fresh broker each run
     prefix = f"lat{uuid.uuid4().hex[:6]}."
     env = dict(
         os.environ,
@@ -304,9 +301,7 @@ def main() -> int:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=60)
-        if broker is not None:
-            broker.stop()
-            shutil.rmtree(broker.dir, ignore_errors=True)  # a fresh broker each run
+        kafka.close()
 
     lat = [alerts[k] - sent[k] for k in sent if k in alerts]
     if args.dump:

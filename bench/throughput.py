@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +28,8 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from common import broker  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 from tests.helpers.events import make_events  # noqa: E402
 
@@ -192,13 +194,8 @@ def main() -> int:
     ap.add_argument("--engines", type=int, nargs="+", default=[1, 2], help="process counts to run")
     args = ap.parse_args()
 
-    broker = None
-    bootstrap = args.bootstrap
-    if not bootstrap:
-        from tests.helpers.kafka import ensure_single_broker
-
-        broker = ensure_single_broker(39092, Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-")))
-        bootstrap = broker.bootstrap
+    kafka = contextlib.ExitStack()
+    bootstrap = kafka.enter_context(broker(args.bootstrap))  # a fresh broker each run
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     try:
         env = dict(os.environ, VIGIL_KAFKA_BOOTSTRAP=bootstrap, VIGIL_TOPIC_PREFIX=prefix)
@@ -215,9 +212,7 @@ def main() -> int:
                 )
         t_core = core_only(events)
     finally:
-        if broker is not None:
-            broker.stop()
-            shutil.rmtree(broker.dir, ignore_errors=True)  # a fresh broker each run
+        kafka.close()
     n = len(events)
     rows = [("raw aiokafka consumer + JSON decode (baseline)", n / t_raw, 1.0)]
     for engines, (t_engine, _, _) in runs.items():
