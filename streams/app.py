@@ -12,10 +12,20 @@ Table writes need to know the partition of the message that caused them
 write runs in `event_scope` of that worker's last message, which sets Faust's
 current-event context to it. Keys are co-partitioned (same key, same partition
 count), so that message's partition is the worker's partition.
+
+State never gets ahead of the output it caused (`flush_outbox`): a batch's
+scores, alerts and forwards reach the broker first; only then go its table
+entries to the changelog, and only once the broker holds those does the entry
+reach the local RocksDB (until then reads see it in memory). After a crash at
+any point, a redelivered event is either new to the restored state, and all its
+output is produced again, or its output is already on the broker. (Written the
+other way round, a crash between the state write and the alert's send lost the
+alert: the redelivery was a duplicate and raised nothing.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -67,6 +77,24 @@ def event_scope(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+class _PartitionEvent:
+    """Stands in for Faust's current event when an entry is stored after its batch."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, partition: int) -> None:
+        self.message = _Partition(partition)
+
+
+class _Partition:
+    """What a table store reads of the current event's message: its partition."""
+
+    __slots__ = ("partition",)
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -149,9 +177,7 @@ class Engine:
         self.topics = Topics.declare(self.app, kafka)
         # One outbox per agent: each flushes its own output before its input is acked.
         out_partitions = {name: n for name, n, _ in all_topic_specs(kafka)}
-        out_partitions.update(
-            (name, n) for name, n, _ in changelog_specs(kafka, engine.app_id)
-        )
+        out_partitions.update((name, n) for name, n, _ in changelog_specs(kafka, engine.app_id))
         self.outbox = Outbox(out_partitions)
         self._chain_outbox = Outbox(out_partitions)
         self._links_outbox = Outbox(out_partitions)
@@ -184,9 +210,25 @@ class Engine:
         self.raised = self.app.Table(
             "raised-alerts", key_type=bytes, value_type=bytes, partitions=1, options=one
         )
-        self._workers_changelog = f"{engine.app_id}-workers-changelog"
+        # Changelog topic -> table, for the tables written through an outbox.
+        self._changelogs: dict[str, Any] = {
+            table.changelog_topic.get_topic_name(): table
+            for table in (self.workers, self.addresses, self.devices, self.raised)
+        }
+        self._changelog_of = {id(t): name for name, t in self._changelogs.items()}
+        # Table id -> key -> value written but not yet on the broker (reads see these first).
+        self._unacked: dict[int, dict[bytes, bytes]] = {
+            id(t): {} for t in self._changelogs.values()
+        }
+        # Outbox id -> (changelog, partition) -> key -> value, sent after the outbox's output.
+        self._writes: dict[int, dict[tuple[str, int], dict[bytes, bytes]]] = {}
         self.link_store = TableLinkStore(
-            self.addresses, self.devices, self.raised, engine.state_cache_size
+            self.addresses,
+            self.devices,
+            self.raised,
+            engine.state_cache_size,
+            write=functools.partial(self._write_table, box=self._links_outbox, partition=0),
+            read=self.read_table,
         )
         self.links = LinkProcessor(settings.exposure, settings.links, self.link_store)
         self.alert_log = AlertLog(settings)
@@ -228,42 +270,82 @@ class Engine:
         async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
             await self.process_batch(batch)
 
-    def _write_state(self, key: bytes, value: bytes, partition: int) -> None:
-        """Write a worker's state to RocksDB and queue it for the table's changelog.
+    def _write_table(
+        self, table: Any, key: bytes, value: bytes, *, box: Outbox, partition: int
+    ) -> None:
+        """Write a table entry; it is sent and stored when `box` is flushed (`flush_outbox`).
 
-        What ``self.workers[key] = value`` does, without Faust's per-message
-        producer path: the store write is the same, the changelog message goes
-        out with the batch's other output, and the persisted changelog offset
-        (where recovery resumes reading) is recorded once per partition and
-        batch when the broker has the message (`_persisted`), not per message.
-        Runs inside `event_scope` (the store picks the partition's database).
+        What ``table[key] = value`` does, without Faust's per-message producer
+        path, and in the safe order: the changelog message goes out after the
+        batch's other output is on the broker, the RocksDB write and the
+        persisted changelog offset (where recovery resumes reading) follow once
+        the broker has the changelog message (`_persisted`). Until then the
+        entry is read from memory (`read_table`). A key written twice in one
+        batch is sent once.
         """
-        self.workers.data[key] = value
-        self.outbox.add(self._workers_changelog, value, key, partition)
+        topic = self._changelog_of[id(table)]
+        self._unacked[id(table)][key] = value
+        self._writes.setdefault(id(box), {}).setdefault((topic, partition), {})[key] = value
 
-    def _persisted(self, partition: int, fut: Any) -> None:
+    def read_table(self, table: Any, key: bytes) -> bytes | None:
+        """Read a table entry, including one written but not yet stored (see `_write_table`)."""
+        value = self._unacked[id(table)].get(key)
+        return value if value is not None else table.get(key)
+
+    def _write_state(self, key: bytes, value: bytes, partition: int) -> None:
+        """Write a worker's state (see `_write_table`)."""
+        self._write_table(self.workers, key, value, box=self.outbox, partition=partition)
+
+    def _persisted(self, table: Any, tp: TP, entries: dict[bytes, bytes], fut: Any) -> None:
+        """Store entries the broker now holds in the changelog, and where recovery resumes."""
         if fut.cancelled() or fut.exception() is not None:
-            return  # not delivered: recovery re-reads from the last persisted offset
-        tp = TP(self._workers_changelog, partition)
-        store: Any = self.workers.data  # a faust StoreT; typed as a MutableMapping
+            # The state is now ahead of what the broker holds: stop rather than
+            # commit on top of it (a restart resumes from the committed offsets).
+            reason = fut.exception() if not fut.cancelled() else RuntimeError("cancelled")
+            log.critical("changelog %s[%s] not delivered: %r; stopping", *tp, reason)
+            self.app._crash(reason)  # noqa: SLF001 - mode's synchronous crash
+            return
+        store: Any = table.data  # a faust StoreT; typed as a MutableMapping
+        with event_scope(_PartitionEvent(tp.partition)):
+            for key, value in entries.items():
+                store[key] = value
         store.set_persisted_offset(tp, fut.result().offset)
+        unacked = self._unacked[id(table)]
+        for key, value in entries.items():
+            if unacked.get(key) is value:  # not overwritten by a later batch meanwhile
+                del unacked[key]
 
     def emit(
         self, topic: str, value: bytes, key: bytes | None = None, box: Outbox | None = None
     ) -> None:
         """Queue an output message (short topic name) in `box` (the scoring agent's by default)."""
-        (box or self.outbox).add(self.settings.kafka.topic(topic), value, key)
+        # Not `box or self.outbox`: an empty Outbox is falsy (it has a length).
+        (self.outbox if box is None else box).add(self.settings.kafka.topic(topic), value, key)
 
     async def flush_outbox(self, box: Outbox | None = None) -> None:
-        """Hand the queued output to the producer (before the input batch is acked)."""
-        box = box or self.outbox
+        """Hand the queued output, then the queued table entries, to the producer.
+
+        Called before the input batch is acked. The entries wait for the output
+        to be on the broker (see the module's docstring); Faust waits for the
+        changelog's acks before it commits the input's offsets.
+        """
+        box = self.outbox if box is None else box
+        writes = self._writes.pop(id(box), None)
+        if not len(box) and not writes:
+            return
+        # Faust's own aiokafka producer: Faust flushes it before committing offsets.
+        driver: Any = self.app.producer  # the aiokafka driver's Producer
+        producer = driver._ensure_producer()  # noqa: SLF001
         if len(box):
-            # Faust's own aiokafka producer: Faust flushes it before committing offsets.
-            producer: Any = self.app.producer  # the aiokafka driver's Producer
-            last = await box.flush(producer._ensure_producer())  # noqa: SLF001
-            for (topic, partition), fut in last.items():
-                if topic == self._workers_changelog:
-                    fut.add_done_callback(functools.partial(self._persisted, partition))
+            last = await box.flush(producer)
+            if writes and last:
+                await asyncio.gather(*last.values())
+        for (topic, partition), entries in (writes or {}).items():
+            fut: Any = None
+            for key, value in entries.items():
+                fut = await producer.send(topic, value, key=key, partition=partition)
+            table, tp = self._changelogs[topic], TP(topic, partition)
+            fut.add_done_callback(functools.partial(self._persisted, table, tp, entries))
 
     async def process_batch(self, batch: Sequence[Any]) -> None:
         """Decode, apply and emit one batch of Faust events."""
@@ -419,7 +501,7 @@ class Engine:
 
     def load_state(self, worker_id: str) -> WorkerState:
         """Return the stored state of a worker (a fresh one if unknown)."""
-        raw = self.workers.get(worker_id.encode())
+        raw = self.read_table(self.workers, worker_id.encode())
         if raw is None:
             return WorkerState(worker_id)
         return state_from_record(orjson.loads(raw))

@@ -41,6 +41,15 @@ def device_from_record(rec: dict[str, Any]) -> DeviceState:
     return DeviceState(str(rec["device_id"]), sightings)
 
 
+def _set_item(table: Any, key: bytes, value: bytes) -> None:
+    table[key] = value
+
+
+def _get_item(table: Any, key: bytes) -> bytes | None:
+    value: bytes | None = table.get(key)
+    return value
+
+
 class _Cached:
     """A table of JSON records with a bounded cache of decoded values."""
 
@@ -50,8 +59,12 @@ class _Cached:
         decode: Callable[[dict[str, Any]], Any],
         encode: Callable[[Any], dict[str, object]],
         max_size: int,
+        write: Callable[[Any, bytes, bytes], None],
+        read: Callable[[Any, bytes], bytes | None],
     ) -> None:
         self.table = table
+        self._write = write
+        self._read = read
         self._decode = decode
         self._encode = encode
         self._cache: dict[str, Any] = {}
@@ -60,13 +73,13 @@ class _Cached:
     def get(self, key: str) -> Any:
         if key in self._cache:
             return self._cache[key]
-        raw = self.table.get(key.encode())
+        raw = self._read(self.table, key.encode())
         value = None if raw is None else self._decode(orjson.loads(raw))
         self._remember(key, value)
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self.table[key.encode()] = orjson.dumps(self._encode(value))
+        self._write(self.table, key.encode(), orjson.dumps(self._encode(value)))
         self._remember(key, value)
 
     def _remember(self, key: str, value: Any) -> None:
@@ -82,11 +95,26 @@ class _Cached:
 class TableLinkStore:
     """`streams.links.LinkStore` over three Faust tables."""
 
-    def __init__(self, addresses: Any, devices: Any, raised: Any, cache_size: int) -> None:
-        self._addresses = _Cached(
-            addresses, exposure_state_from_record, exposure_state_to_record, cache_size
+    def __init__(
+        self,
+        addresses: Any,
+        devices: Any,
+        raised: Any,
+        cache_size: int,
+        write: Callable[[Any, bytes, bytes], None] | None = None,
+        read: Callable[[Any, bytes], bytes | None] | None = None,
+    ) -> None:
+        """`write(table, key, value)` stores an entry and `read(table, key)` reads one.
+
+        Defaults: ``table[key] = value`` and ``table.get(key)``.
+        """
+        self._write = write or _set_item
+        self._read = read or _get_item
+        codec = (exposure_state_from_record, exposure_state_to_record)
+        self._addresses = _Cached(addresses, *codec, cache_size, self._write, self._read)
+        self._devices = _Cached(
+            devices, device_from_record, device_to_record, cache_size, self._write, self._read
         )
-        self._devices = _Cached(devices, device_from_record, device_to_record, cache_size)
         self._raised = raised
 
     def clear_cache(self) -> None:
@@ -109,7 +137,7 @@ class TableLinkStore:
         self._devices.put(state.device_id, state)
 
     def raised(self, alert_id: str) -> bool:
-        return self._raised.get(alert_id.encode()) is not None
+        return self._read(self._raised, alert_id.encode()) is not None
 
     def mark_raised(self, alert_id: str) -> None:
-        self._raised[alert_id.encode()] = b"1"
+        self._write(self._raised, alert_id.encode(), b"1")

@@ -62,8 +62,7 @@ def _query_token_ok(request: Request, engine: Engine) -> bool:
     """Tell whether ``?access_token=`` holds a configured token (any scope)."""
     given = request.query.get("access_token", "")
     return any(
-        hmac.compare_digest(token.encode(), given.encode())
-        for token in engine.settings.api.tokens
+        hmac.compare_digest(token.encode(), given.encode()) for token in engine.settings.api.tokens
     )
 
 

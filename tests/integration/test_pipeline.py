@@ -169,16 +169,43 @@ def test_engine_crash_loses_nothing_and_counts_nothing_twice(stack: Stack) -> No
 
 
 def test_a_fresh_disk_restores_every_worker_from_the_changelog(stack: Stack) -> None:
-    """The worker table's changelog alone rebuilds the state (the engine writes it itself)."""
+    """The tables' changelogs alone rebuild the state (the engine writes them itself).
+
+    Both sides: the worker table, and the wallet side's address table (its
+    answers at /wallets/{address}/exposure).
+    """
     valid, _ = build_input(n_workers=60, n_events=6000, seed=5)
+    wallets = sorted(
+        {str(orjson.loads(raw)["wallet"]) for topic, _, raw in valid[:4000] if topic == "payouts"}
+    )
+    assert len(wallets) >= 10
+
+    def exposures() -> dict[str, object]:
+        out = {}
+        for w in wallets:
+            status, body = http("GET", f"http://127.0.0.1:16071/wallets/{w}/exposure")
+            assert status == 200, (w, body)
+            out[w] = body
+        return out
+
     stack.create_topics()
     stack.produce(valid[:4000])
     first = stack.start_engine("engine-disk-1", 16071)
     expected_first = replay_scores(stack, valid[:4000])
     wait_for_scores(stack, expected_first)
+    # Every payout has reached the wallet side: each wallet shows its payouts.
+    n_paid = len([1 for topic, _, _ in valid[:4000] if topic == "payouts"])
+    wait_until(
+        lambda: sum(int(e["payouts_seen"]) for e in exposures().values()) >= n_paid,  # type: ignore[index]
+        60,
+        "every payout on the wallet side",
+    )
+    before = exposures()
     stack.stop(first)
-    # Same group, new data folder: RocksDB is empty, only the changelog holds the state.
+    # Same group, new data folder: RocksDB is empty, only the changelogs hold the state.
     stack.start_engine("engine-disk-2", 16071)
+    wait_until(lambda: http("GET", "http://127.0.0.1:16071/readyz")[0] == 200, 120, "ready")
+    assert exposures() == before
     stack.produce(valid[4000:])
     wait_for_scores(stack, replay_scores(stack, valid))
     # It resumed from the committed offsets: it did not rebuild the state by
