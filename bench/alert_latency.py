@@ -177,6 +177,27 @@ def wait_ready(ports: list[int], procs: list[subprocess.Popen[bytes]]) -> None:
         raise SystemExit(f"engines on ports {pending} not ready within 300 s")
 
 
+def batch_stats(ports: list[int]) -> str:
+    """Scoring batches and their mean size, from the engines' own metrics."""
+    import urllib.request
+
+    count = total = 0.0
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+            for line in r.read().decode().splitlines():
+                if line.startswith("vigil_batch_size_messages_count"):
+                    count += float(line.split()[-1])
+                elif line.startswith("vigil_batch_size_messages_sum"):
+                    total += float(line.split()[-1])
+    return f"{count:,.0f} scoring batches, {total / max(count, 1):.1f} messages each on average"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000.0, q)) if xs else float("nan")
 
@@ -274,6 +295,7 @@ def main() -> int:
         producer.close()
         for t in threads:
             t.start()
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         # One kafka-python producer offers ~5,000 events/s next to the consumers;
         # above that the schedule is split over producer processes (own GIL each).
         n_proc = args.producers or max(1, math.ceil(args.rate / 4000))
@@ -293,6 +315,8 @@ def main() -> int:
         deadline = time.time() + 120
         while time.time() < deadline and len(alerts) < len(flagged) + 1:
             time.sleep(0.2)
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        batches = batch_stats([args.port + k for k in range(args.engines)])
         stop.set()
         for t in threads:
             t.join(timeout=30)
@@ -324,6 +348,10 @@ def main() -> int:
     print(
         f"| {label} | {pct(lat, 50):.1f} | "
         f"{pct(lat, 99):.1f} | {pct(lat, 100):.1f} | {pct(lat, 99) / pct(base, 99):.2f} |"
+    )
+    print(
+        f"\nengine CPU from the first event to the last {kind}: {cpu:.1f} s, "
+        f"{cpu / n * 1e6:,.0f} µs per {'task' if scores else 'payout'}; {batches}"
     )
     return 0 if len(lat) == len(flagged) else 1
 
