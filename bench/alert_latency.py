@@ -20,6 +20,7 @@ producing an event to a plain consumer reading it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import csv
 import math
@@ -87,24 +88,41 @@ def task(i: int, worker: str, at_s: float) -> bytes:
 def consume(
     bootstrap: str, topic: str, want: int, out: dict[str, float], stop: threading.Event, key_of: str
 ) -> None:
-    from kafka import KafkaConsumer, TopicPartition
+    """Read `topic` from the start into `out` (event id -> time) until `want` or `stop`."""
+    asyncio.run(_consume(bootstrap, topic, want, out, stop, key_of))
 
+
+async def _consume(
+    bootstrap: str, topic: str, want: int, out: dict[str, float], stop: threading.Event, key_of: str
+) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    # aiokafka, not kafka-python: kafka-python's producer and readers took ~0.7 ms
+    # of CPU per payout, most of a core at 1,000/s, taken from the engine measured.
     # No consumer group: a group's coordinator lookup on a fresh broker sometimes
-    # took longer than the run and the thread saw nothing.
-    consumer = KafkaConsumer(
+    # took longer than the run and the reader saw nothing. The engine's output
+    # carries its own time (the record's timestamp), so its reader can long-poll;
+    # the baseline reader's clock is the measurement: 20 ms.
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
-        fetch_max_wait_ms=5,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20 if key_of == "payout" else 500,
     )
-    partitions = None
-    while not partitions and not stop.is_set():
-        partitions = consumer.partitions_for_topic(topic)
-    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions or ())])
-    consumer.seek_to_beginning()
+    await consumer.start()
     try:
+        partitions = None
+        while not partitions and not stop.is_set():
+            # partitions_for_topic reads only metadata the client already tracks
+            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+            partitions = metadata.partitions_for_topic(topic)
+            if not partitions:
+                await asyncio.sleep(0.1)
+        # From the start (auto_offset_reset): no group, so no committed offsets.
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions or ())])
         while not stop.is_set() and len(out) < want:
-            for records in consumer.poll(timeout_ms=100).values():
+            for records in (await consumer.getmany(timeout_ms=100)).values():
                 for r in records:
                     rec = orjson.loads(r.value)
                     if key_of == "alert":
@@ -120,7 +138,7 @@ def consume(
                     else:
                         out[str(rec["event_id"])] = time.time()
     finally:
-        consumer.close()
+        await consumer.stop()
 
 
 def produce_share(
@@ -136,21 +154,43 @@ def produce_share(
     began: float,
 ) -> dict[str, float]:
     """Produce events k, k + n_proc, ... of the schedule on time; return their send times."""
-    from kafka import KafkaProducer
+    return asyncio.run(
+        _produce_share(bootstrap, topic, n, rate, every, scores, targets, k, n_proc, began)
+    )
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=1)
+
+async def _produce_share(
+    bootstrap: str,
+    topic: str,
+    n: int,
+    rate: float,
+    every: int,
+    scores: bool,
+    targets: list[str],
+    k: int,
+    n_proc: int,
+    began: float,
+) -> dict[str, float]:
+    from aiokafka import AIOKafkaProducer
+
+    # linger 5 ms (Kafka's default from 4.0): one request per event is CPU taken
+    # from the engine on a small machine.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    await producer.start()
     sent: dict[str, float] = {}
-    for i in range(k, n, n_proc):
-        due = began + i / rate
-        while (now := time.time()) < due:
-            time.sleep(min(0.001, due - now))
-        to = targets[i % len(targets)] if i % every == 0 else wallet(i)
-        worker = f"lat-w-{i}" if i % every == 0 else f"lat-w-{i % 5000}"
-        value = task(i, worker, due) if scores else payout(i, worker, to, due)
-        sent[f"lat-{i}"] = time.time()
-        producer.send(topic, key=worker.encode(), value=value)
-    producer.flush()
-    producer.close()
+    try:
+        for i in range(k, n, n_proc):
+            due = began + i / rate
+            if (wait := due - time.time()) > 0:
+                await asyncio.sleep(wait)
+            to = targets[i % len(targets)] if i % every == 0 else wallet(i)
+            worker = f"lat-w-{i}" if i % every == 0 else f"lat-w-{i % 5000}"
+            value = task(i, worker, due) if scores else payout(i, worker, to, due)
+            sent[f"lat-{i}"] = time.time()
+            await producer.send(topic, value, key=worker.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
     return sent
 
 
@@ -296,6 +336,7 @@ def main() -> int:
         for t in threads:
             t.start()
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        own0 = cpu_seconds(os.getpid())
         # One kafka-python producer offers ~5,000 events/s next to the consumers;
         # above that the schedule is split over producer processes (own GIL each).
         n_proc = args.producers or max(1, math.ceil(args.rate / 4000))
@@ -316,6 +357,7 @@ def main() -> int:
         while time.time() < deadline and len(alerts) < len(flagged) + 1:
             time.sleep(0.2)
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        own = cpu_seconds(os.getpid()) - own0
         batches = batch_stats([args.port + k for k in range(args.engines)])
         stop.set()
         for t in threads:
@@ -351,7 +393,8 @@ def main() -> int:
     )
     print(
         f"\nengine CPU from the first event to the last {kind}: {cpu:.1f} s, "
-        f"{cpu / n * 1e6:,.0f} µs per {'task' if scores else 'payout'}; {batches}"
+        f"{cpu / n * 1e6:,.0f} µs per {'task' if scores else 'payout'}; {batches}; "
+        f"this benchmark's own CPU (producer and readers, in process): {own:.1f} s"
     )
     return 0 if len(lat) == len(flagged) else 1
 

@@ -68,6 +68,9 @@ __all__ = ["Engine", "event_scope"]
 
 log = logging.getLogger(__name__)
 
+#: Most bytes of facts in one ``{prefix}links`` message (the broker's default limit is 1 MiB).
+FORWARD_MAX_BYTES = 256 * 1024
+
 
 @contextmanager
 def event_scope(event: Any) -> Iterator[None]:
@@ -220,6 +223,8 @@ class Engine:
         self._unacked: dict[int, dict[bytes, bytes]] = {
             id(t): {} for t in self._changelogs.values()
         }
+        # Outbox id -> facts for the wallet side, sent as few messages (see `forward`).
+        self._forwards: dict[int, list[bytes]] = {}
         # Outbox id -> (changelog, partition) -> key -> value, sent after the outbox's output.
         self._writes: dict[int, dict[tuple[str, int], dict[bytes, bytes]]] = {}
         self.link_store = TableLinkStore(
@@ -322,6 +327,28 @@ class Engine:
         # Not `box or self.outbox`: an empty Outbox is falsy (it has a length).
         (self.outbox if box is None else box).add(self.settings.kafka.topic(topic), value, key)
 
+    def forward(self, fact: bytes, box: Outbox | None = None) -> None:
+        """Queue a fact (``{"kind": ..., "event": ...}``) for the wallet side.
+
+        A batch's facts travel together, up to `FORWARD_MAX_BYTES` per
+        ``{prefix}links`` message (``{"facts": [...]}``): one message per fact
+        cost the engine a produce and a Faust delivery per payout.
+        """
+        box = self.outbox if box is None else box
+        self._forwards.setdefault(id(box), []).append(fact)
+
+    def _queue_forwards(self, box: Outbox) -> None:
+        facts = self._forwards.pop(id(box), None)
+        if not facts:
+            return
+        start, size = 0, 0
+        for i, fact in enumerate(facts):
+            if i > start and size + len(fact) > FORWARD_MAX_BYTES:
+                self.emit("links", b'{"facts":[' + b",".join(facts[start:i]) + b"]}", box=box)
+                start, size = i, 0
+            size += len(fact) + 1
+        self.emit("links", b'{"facts":[' + b",".join(facts[start:]) + b"]}", box=box)
+
     async def flush_outbox(self, box: Outbox | None = None) -> None:
         """Hand the queued output, then the queued table entries, to the producer.
 
@@ -330,6 +357,7 @@ class Engine:
         changelog's acks before it commits the input's offsets.
         """
         box = self.outbox if box is None else box
+        self._queue_forwards(box)
         writes = self._writes.pop(id(box), None)
         if not len(box) and not writes:
             return
@@ -400,9 +428,9 @@ class Engine:
         # The wallet side sees each newly applied payout and each first device sighting.
         for payout in applied.payouts:
             raw = raws.get(payout.event_id) or orjson.dumps({})
-            self.emit("links", b'{"kind":"payouts","event":' + raw + b"}")
+            self.forward(b'{"kind":"payouts","event":' + raw + b"}")
         for sighting in applied.devices:
-            self.emit("links", orjson.dumps({"kind": "devices", "event": sighting.to_json()}))
+            self.forward(orjson.dumps({"kind": "devices", "event": sighting.to_json()}))
         # A redelivered batch re-emits the record: the first delivery may have
         # crashed between the table write and this send.
         if applied.changed or applied.duplicates:
@@ -441,7 +469,7 @@ class Engine:
                     continue
                 metrics.events(result.kind, "routed").inc()
                 kind = result.kind.encode()
-                self.emit("links", b'{"kind":"' + kind + b'","event":' + ev.value + b"}", box=box)
+                self.forward(b'{"kind":"' + kind + b'","event":' + ev.value + b"}", box)
             await self.flush_outbox(box)
 
     async def _link_wallets(self, stream: Any) -> None:
@@ -449,16 +477,37 @@ class Engine:
         engine, box = self.settings.engine, self._links_outbox
         async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
             for ev in batch:
-                started = time.perf_counter()
                 # Table writes need the message that caused them (see event_scope).
                 with event_scope(ev):
-                    self._link_one(ev, box)
-                metrics.LINK_SECONDS.observe(time.perf_counter() - started)
+                    self._link_message(ev, box)
             await self.flush_outbox(box)
 
-    def _link_one(self, ev: Any, box: Outbox) -> None:
+    def _link_message(self, ev: Any, box: Outbox) -> None:
+        """Apply a ``{prefix}links`` message: ``{"facts": [...]}`` or one fact (older engines)."""
         try:
             wrapper = orjson.loads(ev.value)
+            facts = wrapper["facts"] if "facts" in wrapper else [wrapper]
+        except (ValueError, KeyError, TypeError) as exc:
+            self._unreadable(ev, exc)
+            return
+        for fact in facts:
+            started = time.perf_counter()
+            self._link_one(ev, fact, box)
+            metrics.LINK_SECONDS.observe(time.perf_counter() - started)
+
+    def _unreadable(self, ev: Any, exc: Exception) -> None:
+        # Only the engine writes this topic, after validation: a failure here is a bug.
+        log.error(
+            "links[%s]@%s: cannot read %r: %s",
+            ev.message.partition,
+            ev.message.offset,
+            ev.value[:200],
+            exc,
+        )
+        metrics.events("links", "error").inc()
+
+    def _link_one(self, ev: Any, wrapper: Any, box: Outbox) -> None:
+        try:
             kind, obj = wrapper["kind"], wrapper["event"]
             fact: Any
             if kind == "payouts":
@@ -470,15 +519,7 @@ class Engine:
             else:
                 fact = parse_sighting(obj)
         except (ValueError, KeyError, TypeError) as exc:
-            # Only the engine writes this topic, after validation: a failure here is a bug.
-            log.error(
-                "links[%s]@%s: cannot read %r: %s",
-                ev.message.partition,
-                ev.message.offset,
-                ev.value[:200],
-                exc,
-            )
-            metrics.events("links", "error").inc()
+            self._unreadable(ev, exc)
             return
         for alert in link_fact(self.links, fact):
             self.send_alert(alert, box)

@@ -99,19 +99,23 @@ def merge_seen(
     >>> [(s.value, s.ts_us) for s in merge_seen(a, "d-3", 5, "t-0", 2)]
     [('d-1', 30), ('d-2', 10)]
     """
-    out: list[Seen[K]] = []
-    found = False
-    for s in items:
-        if s.value == value:
-            found = True
-            if (ts_us, event_id) < (s.ts_us, s.event_id):
-                s = Seen(value, ts_us, event_id)
-        out.append(s)
-    if not found:
-        out.append(Seen(value, ts_us, event_id))
-        out.sort(key=lambda s: s.value)
-        del out[cap:]
-    return tuple(out)
+    # `items` is sorted by value with distinct values (only this function builds
+    # it): binary search, then one slice copy, instead of a scan and a sort.
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if items[mid].value < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < len(items) and items[lo].value == value:
+        old = items[lo]
+        if (ts_us, event_id) < (old.ts_us, old.event_id):
+            return (*items[:lo], Seen(value, ts_us, event_id), *items[lo + 1 :])
+        return items
+    if lo >= cap:  # not among the `cap` smallest values
+        return items
+    return (*items[:lo], Seen(value, ts_us, event_id), *items[lo:])[:cap]
 
 
 def merge_values(items: tuple[V, ...], value: V, cap: int) -> tuple[V, ...]:

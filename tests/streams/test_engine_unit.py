@@ -204,14 +204,14 @@ def test_a_crash_before_the_output_is_delivered_loses_no_alert(
         "source": "test",
     }
     box = engine._links_outbox  # noqa: SLF001
-    engine._link_one(links_event("sanctions", listing, 0), box)  # noqa: SLF001
+    engine._link_message(links_event("sanctions", listing, 0), box)  # noqa: SLF001
     loop.run_until_complete(engine.flush_outbox(box))
     loop.run_until_complete(asyncio.sleep(0))
 
     failing = FailingProducer()
     engine.app.producer._ensure_producer = lambda: failing  # type: ignore[method-assign]  # noqa: SLF001
     payout = links_event("payouts", PAID_TO_LISTED, 1)
-    engine._link_one(payout, box)  # noqa: SLF001
+    engine._link_message(payout, box)  # noqa: SLF001
     with pytest.raises(ConnectionError):
         loop.run_until_complete(engine.flush_outbox(box))
     assert [t for t, _, _ in failing.sent] == ["vigil.alerts", "vigil.alert-status"]
@@ -220,7 +220,7 @@ def test_a_crash_before_the_output_is_delivered_loses_no_alert(
     again = FakeProducer()
     engine.app.producer._ensure_producer = lambda: again  # type: ignore[method-assign]  # noqa: SLF001
     box = engine._links_outbox  # noqa: SLF001
-    engine._link_one(payout, box)  # noqa: SLF001
+    engine._link_message(payout, box)  # noqa: SLF001
     loop.run_until_complete(engine.flush_outbox(box))
     alerts = [orjson.loads(v) for t, _, v in again.sent if t == "vigil.alerts"]
     assert [(a["type"], a["worker_id"]) for a in alerts] == [("SANCTIONED_PAYOUT", "w-paid")]
@@ -235,3 +235,50 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_forwards_travel_together_within_the_size_limit(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's facts for the wallet side go as few messages, none over the limit, in order."""
+    import streams.app
+
+    monkeypatch.setattr(streams.app, "FORWARD_MAX_BYTES", 600)
+    engine = make_engine()
+    producer = FakeProducer()
+    engine.app.producer._ensure_producer = lambda: producer  # type: ignore[method-assign]  # noqa: SLF001
+    facts = [
+        orjson.dumps(
+            {
+                "kind": "payouts",
+                "event": dict(PAID_TO_LISTED, event_id=f"p-{i}", worker_id=f"w-{i}"),
+            }
+        )
+        for i in range(7)
+    ]
+    for fact in facts:
+        engine.forward(fact)
+    loop.run_until_complete(engine.flush_outbox())
+    messages = [v for t, _, v in producer.sent if t == "vigil.links"]
+    assert 1 < len(messages) < len(facts)
+    assert all(len(m) <= 600 + len(b'{"facts":[]}') for m in messages)
+    got = [orjson.dumps(f) for m in messages for f in orjson.loads(m)["facts"]]
+    assert got == facts
+
+    # The wallet side reads them back: the payout to the listed wallet is screened.
+    listing = {
+        "address": LISTED,
+        "program": "CYBER2",
+        "entity": "Tornado Cash",
+        "listed_at": "2022-08-08T00:00:00Z",
+        "source": "test",
+    }
+    box = engine._links_outbox  # noqa: SLF001
+    engine._link_message(links_event("sanctions", listing, 0), box)  # noqa: SLF001
+    for i, m in enumerate(messages):
+        engine._link_message(FakeEvent(FakeMessage("vigil.links", 0, i + 1), m), box)  # noqa: SLF001
+    loop.run_until_complete(engine.flush_outbox(box))
+    alerts = [orjson.loads(v) for t, _, v in producer.sent if t == "vigil.alerts"]
+    assert {a["event_ids"][0] for a in alerts if a["type"] == "SANCTIONED_PAYOUT"} == {
+        f"p-{i}" for i in range(7)
+    }
