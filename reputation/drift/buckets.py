@@ -101,21 +101,23 @@ def merge_seen(
     """
     # `items` is sorted by value with distinct values (only this function builds
     # it): binary search, then one slice copy, instead of a scan and a sort.
-    lo, hi = 0, len(items)
+    lo: int = 0
+    hi: int = len(items)
     while lo < hi:
         mid = (lo + hi) // 2
         if items[mid].value < value:
             lo = mid + 1
         else:
             hi = mid
+    new: tuple[Seen[K], ...] = (Seen(value, ts_us, event_id),)
     if lo < len(items) and items[lo].value == value:
         old = items[lo]
         if (ts_us, event_id) < (old.ts_us, old.event_id):
-            return (*items[:lo], Seen(value, ts_us, event_id), *items[lo + 1 :])
+            return items[:lo] + new + items[lo + 1 :]
         return items
     if lo >= cap:  # not among the `cap` smallest values
         return items
-    return (*items[:lo], Seen(value, ts_us, event_id), *items[lo:])[:cap]
+    return (items[:lo] + new + items[lo:])[:cap]
 
 
 def merge_values(items: tuple[V, ...], value: V, cap: int) -> tuple[V, ...]:
