@@ -157,21 +157,18 @@ class LinkModel:
         if len(firsts) < self.min_workers:
             return []
         order = sorted(firsts.items(), key=lambda kv: (kv[1].at, kv[1].event_id, kv[0]))
+        # The same list in every worker's evidence: built once, not once per worker.
+        workers = [
+            {"worker_id": w, "first_at": format_time(f.at), "event_id": f.event_id, "via": f.via}
+            for w, f in order
+        ]
         out: list[Alert] = []
         for worker_id, mine in order:
             other_id, other = next((w, f) for w, f in order if w != worker_id)
             detected = max(mine.at, other.at)
             evidence: dict[str, object] = {
                 relation: shared,
-                "workers": [
-                    {
-                        "worker_id": w,
-                        "first_at": format_time(f.at),
-                        "event_id": f.event_id,
-                        "via": f.via,
-                    }
-                    for w, f in order
-                ],
+                "workers": workers,
                 "n_workers": len(order),
                 "threshold": self.min_workers,
             }

@@ -295,7 +295,10 @@ class Engine:
     def read_table(self, table: Any, key: bytes) -> bytes | None:
         """Read a table entry, including one written but not yet stored (see `_write_table`)."""
         value = self._unacked[id(table)].get(key)
-        return value if value is not None else table.get(key)
+        if value is not None:
+            return value
+        stored: bytes | None = table.data.get(key)  # the store itself: no Table hooks
+        return stored
 
     def _write_state(self, key: bytes, value: bytes, partition: int) -> None:
         """Write a worker's state (see `_write_table`)."""
