@@ -36,6 +36,7 @@ from typing import Any
 
 import faust
 import orjson
+import rocksdict
 from faust.streams import _current_event  # see event_scope: the documented way round issue 497
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -314,9 +315,16 @@ class Engine:
             self.app._crash(reason)  # noqa: SLF001 - mode's synchronous crash
             return
         store: Any = table.data  # a faust StoreT; typed as a MutableMapping
-        with event_scope(_PartitionEvent(tp.partition)):
+        db_for_partition = getattr(store, "_db_for_partition", None)
+        if db_for_partition is not None:  # RocksDB: one write batch, as Faust's recovery does
+            batch = rocksdict.WriteBatch(raw_mode=True)
             for key, value in entries.items():
-                store[key] = value
+                batch.put(key, value)
+            db_for_partition(tp.partition).write(batch)
+        else:  # the memory store (tests)
+            with event_scope(_PartitionEvent(tp.partition)):
+                for key, value in entries.items():
+                    store[key] = value
         store.set_persisted_offset(tp, fut.result().offset)
         unacked = self._unacked[id(table)]
         for key, value in entries.items():

@@ -139,7 +139,10 @@ class LinkProcessor:
         lookup = self.store.address
         match = self.exposure.match_payout(lookup, p)
         alerts = self._matches(() if match is None else (match,))
-        alerts += self._new(self.links.wallet_alerts(self.exposure, state))
+        # Shared-wallet alerts change only with the set of workers paid to the wallet
+        # (their ids are type, worker and wallet): skip the check for a known worker.
+        if all(q.worker_id != p.worker_id for q in old.payouts):
+            alerts += self._new(self.links.wallet_alerts(self.exposure, state))
         # A wallet's first payout makes it a payout wallet: its earlier transfers now count.
         targets = {e.recipient for e in state.sent} if len(old.payouts) == 0 else set()
         for target in sorted(targets):
