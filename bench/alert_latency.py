@@ -2,10 +2,12 @@
 
 ``--mode alerts`` (default): loads the real OFAC list into the sanctions topic,
 starts one engine (``--engines N``: N processes in one group), then produces
-payouts at a fixed rate (default 1,000/s), a
-share of them to listed wallets (each by a new worker, so each raises its own
-alert). The latency of an alert is its Kafka timestamp (set by the engine's
-producer) minus the time the payout was handed to the producer.
+payouts at a fixed rate (default 1,000/s): ``--warmup`` seconds not counted,
+then ``--seconds`` measured. A share of them go to listed wallets (each by a
+new worker, so each raises its own alert). The latency of an alert is its Kafka
+timestamp (set by the engine's producer) minus the time the payout was handed
+to the producer. It also prints the engine's CPU per event over the measured
+part and its own CPU (producer and readers share the machine with the engine).
 
 ``--mode scores``: task events at a fixed rate, each for a new worker, so each
 ``vigil.scores`` record answers exactly one event; latency as above.
@@ -13,8 +15,8 @@ producer) minus the time the payout was handed to the producer.
 The baseline, measured in the same run on the same broker, is the time from
 producing an event to a plain consumer reading it.
 
-    .venv/bin/python bench/alert_latency.py --rate 1000 --seconds 20
-    .venv/bin/python bench/alert_latency.py --mode scores --rate 5000 --seconds 10
+    .venv/bin/python bench/alert_latency.py --rate 1000 --seconds 60
+    .venv/bin/python bench/alert_latency.py --mode scores --rate 2000 --seconds 30
 """
 
 from __future__ import annotations
@@ -359,7 +361,7 @@ def main() -> int:
         producer.close()
         for t in threads:
             t.start()
-        # One kafka-python producer offers ~5,000 events/s next to the consumers;
+        # One producer process offered ~5,000 events/s next to the readers;
         # above that the schedule is split over producer processes (own GIL each).
         n_proc = args.producers or max(1, math.ceil(args.rate / 4000))
         job = (bootstrap, f"{prefix}{in_topic}", n_all, args.rate, every, scores, targets)
