@@ -16,6 +16,7 @@ entries per value kind.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,10 @@ class Seen(Generic[K]):
     event_id: str
 
 
+def _value(s: Seen[K]) -> K:
+    return s.value
+
+
 def merge_seen(
     items: tuple[Seen[K], ...], value: K, ts_us: int, event_id: str, cap: int
 ) -> tuple[Seen[K], ...]:
@@ -101,14 +106,7 @@ def merge_seen(
     """
     # `items` is sorted by value with distinct values (only this function builds
     # it): binary search, then one slice copy, instead of a scan and a sort.
-    lo: int = 0
-    hi: int = len(items)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if items[mid].value < value:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = bisect_left(items, value, key=_value)
     new: tuple[Seen[K], ...] = (Seen(value, ts_us, event_id),)
     if lo < len(items) and items[lo].value == value:
         old = items[lo]
@@ -205,6 +203,10 @@ class PayoutDay:
 D = TypeVar("D", TaskDay, QualityDay, PayoutDay)
 
 
+def _day(d: TaskDay | QualityDay | PayoutDay) -> int:
+    return d.day
+
+
 def put_day(
     window: tuple[D, ...],
     day: int,
@@ -226,14 +228,7 @@ def put_day(
     >>> [b.day for b in w]
     [5, 7, 9]
     """
-    lo: int = 0
-    hi: int = len(window)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if window[mid].day < day:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = bisect_left(window, day, key=_day)
     out: list[D] = list(window)
     if lo < len(window) and window[lo].day == day:
         out[lo] = merge(window[lo])

@@ -147,6 +147,15 @@ PAID_TO_LISTED = {
 }
 
 
+LISTING = {
+    "address": LISTED,
+    "program": "CYBER2",
+    "entity": "Tornado Cash",
+    "listed_at": "2022-08-08T00:00:00Z",
+    "source": "test",
+}
+
+
 def links_event(kind: str, event: dict[str, object], offset: int) -> FakeEvent:
     raw = orjson.dumps({"kind": kind, "event": event})
     return FakeEvent(FakeMessage("vigil.links", 0, offset), raw)
@@ -196,15 +205,8 @@ def test_a_crash_before_the_output_is_delivered_loses_no_alert(
     engine = make_engine()
     ok = FakeProducer()
     engine.app.producer._ensure_producer = lambda: ok  # type: ignore[method-assign]  # noqa: SLF001
-    listing = {
-        "address": LISTED,
-        "program": "CYBER2",
-        "entity": "Tornado Cash",
-        "listed_at": "2022-08-08T00:00:00Z",
-        "source": "test",
-    }
     box = engine._links_outbox  # noqa: SLF001
-    engine._link_message(links_event("sanctions", listing, 0), box)  # noqa: SLF001
+    engine._link_message(links_event("sanctions", LISTING, 0), box)  # noqa: SLF001
     loop.run_until_complete(engine.flush_outbox(box))
     loop.run_until_complete(asyncio.sleep(0))
 
@@ -266,15 +268,8 @@ def test_forwards_travel_together_within_the_size_limit(
     assert got == facts
 
     # The wallet side reads them back: the payout to the listed wallet is screened.
-    listing = {
-        "address": LISTED,
-        "program": "CYBER2",
-        "entity": "Tornado Cash",
-        "listed_at": "2022-08-08T00:00:00Z",
-        "source": "test",
-    }
     box = engine._links_outbox  # noqa: SLF001
-    engine._link_message(links_event("sanctions", listing, 0), box)  # noqa: SLF001
+    engine._link_message(links_event("sanctions", LISTING, 0), box)  # noqa: SLF001
     for i, m in enumerate(messages):
         engine._link_message(FakeEvent(FakeMessage("vigil.links", 0, i + 1), m), box)  # noqa: SLF001
     loop.run_until_complete(engine.flush_outbox(box))
