@@ -378,7 +378,14 @@ class Engine:
         if len(box):
             last = await box.flush(producer)
             if writes and last:
-                await asyncio.gather(*last.values())
+                try:
+                    await asyncio.gather(*last.values())
+                except Exception as exc:
+                    # The batch's state must not be stored (or built on) now: stop, and
+                    # the restart redelivers the batch (its offsets are not committed).
+                    log.critical("output not delivered: %r; stopping", exc)
+                    self.app._crash(exc)  # noqa: SLF001 - mode's synchronous crash
+                    raise
         for (topic, partition), entries in (writes or {}).items():
             fut: Any = None
             for key, value in entries.items():

@@ -217,6 +217,7 @@ def test_a_crash_before_the_output_is_delivered_loses_no_alert(
     with pytest.raises(ConnectionError):
         loop.run_until_complete(engine.flush_outbox(box))
     assert [t for t, _, _ in failing.sent] == ["vigil.alerts", "vigil.alert-status"]
+    assert engine.app.crashed  # it stops: nothing is built on the undelivered state
     restart(engine)
 
     again = FakeProducer()
