@@ -131,6 +131,11 @@ def test_two_engines_in_one_group_match_replay(stack: Stack) -> None:
     expected = replay_scores(stack, valid)
     wait_for_scores(stack, expected)
     check_dead_letters(stack, len(malformed))
+    # One engine may finish all the input before the other has joined the group:
+    # both must be past the rebalance (ready) before they answer for every worker.
+    for port in (16067, 16068):
+        url = f"http://127.0.0.1:{port}/readyz"
+        wait_until(lambda url=url: http("GET", url)[0] == 200, 120, f"{url} ready")
     # Both processes answer for every worker (requests for the other one's keys are forwarded).
     for worker in sorted(expected)[:12]:
         a = http(
