@@ -120,20 +120,6 @@ class _FakeFut:
         partition = 0
 
 
-class FailingProducer(FakeProducer):
-    """The broker takes table changelogs but fails every other send (scores, alerts, forwards)."""
-
-    async def send(
-        self, topic: str, value: bytes, *, key: bytes | None, partition: int
-    ) -> asyncio.Future[SimpleNamespace]:
-        if topic.endswith("-changelog"):
-            return await super().send(topic, value, key=key, partition=partition)
-        self.sent.append((topic, partition, value))
-        failed: asyncio.Future[SimpleNamespace] = asyncio.get_running_loop().create_future()
-        failed.set_exception(ConnectionError("broker gone"))
-        return failed
-
-
 LISTED = "0x8589427373D6D84E98730D7795D8f6f8731FDA16"  # on the OFAC list (Tornado Cash)
 PAID_TO_LISTED = {
     "event_id": "p-listed",
@@ -159,74 +145,6 @@ LISTING = {
 def links_event(kind: str, event: dict[str, object], offset: int) -> FakeEvent:
     raw = orjson.dumps({"kind": kind, "event": event})
     return FakeEvent(FakeMessage("vigil.links", 0, offset), raw)
-
-
-def restart(engine: Engine) -> None:
-    """What a new process has after a crash: the stores, none of the memory."""
-    for unacked in engine._unacked.values():  # noqa: SLF001
-        unacked.clear()
-    engine._writes.clear()  # noqa: SLF001
-    engine._cache.clear()  # noqa: SLF001
-    engine.link_store.clear_cache()
-    engine.outbox = type(engine.outbox)(engine.outbox._partitions)  # noqa: SLF001
-    engine._links_outbox = type(engine.outbox)(engine.outbox._partitions)  # noqa: SLF001
-
-
-def test_state_is_stored_only_after_the_output_it_caused(loop: asyncio.AbstractEventLoop) -> None:
-    """Output first, then the changelog, then RocksDB: a crash cannot lose output."""
-    engine = make_engine()
-    producer = FakeProducer()
-    engine.app.producer._ensure_producer = lambda: producer  # type: ignore[method-assign]  # noqa: SLF001
-    persisted: list[int] = []
-    engine.workers.data.set_persisted_offset = (  # type: ignore[attr-defined]
-        lambda tp, offset: persisted.append(offset)
-    )
-    msgs = [("payouts", orjson.dumps(dict(PAID_TO_LISTED, event_id=f"p-{i}"))) for i in range(3)]
-    loop.run_until_complete(engine.process_batch(batch_of(msgs)))
-    topics = [topic for topic, _, _ in producer.sent]
-    changelog = [i for i, t in enumerate(topics) if t.endswith("-changelog")]
-    output = [i for i, t in enumerate(topics) if not t.endswith("-changelog")]
-    assert changelog and output and max(output) < min(changelog)
-    assert topics.count("vigil-workers-changelog") == 1  # one worker, one entry per batch
-    loop.run_until_complete(asyncio.sleep(0))  # the delivery callbacks
-    assert engine.workers.data.get(b"w-paid") is not None
-    assert persisted == [len(producer.sent) - 1]
-    assert not engine._unacked[id(engine.workers)]  # noqa: SLF001
-
-
-def test_a_crash_before_the_output_is_delivered_loses_no_alert(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    """The wallet side: a payout to a listed wallet whose alert was never delivered.
-
-    The redelivered payout must raise the alert again, which it cannot if the
-    address state (with the payout) or the alert's "raised" mark was stored.
-    """
-    engine = make_engine()
-    ok = FakeProducer()
-    engine.app.producer._ensure_producer = lambda: ok  # type: ignore[method-assign]  # noqa: SLF001
-    box = engine._links_outbox  # noqa: SLF001
-    engine._link_message(links_event("sanctions", LISTING, 0), box)  # noqa: SLF001
-    loop.run_until_complete(engine.flush_outbox(box))
-    loop.run_until_complete(asyncio.sleep(0))
-
-    failing = FailingProducer()
-    engine.app.producer._ensure_producer = lambda: failing  # type: ignore[method-assign]  # noqa: SLF001
-    payout = links_event("payouts", PAID_TO_LISTED, 1)
-    engine._link_message(payout, box)  # noqa: SLF001
-    with pytest.raises(ConnectionError):
-        loop.run_until_complete(engine.flush_outbox(box))
-    assert [t for t, _, _ in failing.sent] == ["vigil.alerts", "vigil.alert-status"]
-    assert engine.app.crashed  # it stops: nothing is built on the undelivered state
-    restart(engine)
-
-    again = FakeProducer()
-    engine.app.producer._ensure_producer = lambda: again  # type: ignore[method-assign]  # noqa: SLF001
-    box = engine._links_outbox  # noqa: SLF001
-    engine._link_message(payout, box)  # noqa: SLF001
-    loop.run_until_complete(engine.flush_outbox(box))
-    alerts = [orjson.loads(v) for t, _, v in again.sent if t == "vigil.alerts"]
-    assert [(a["type"], a["worker_id"]) for a in alerts] == [("SANCTIONED_PAYOUT", "w-paid")]
 
 
 @pytest.fixture
