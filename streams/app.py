@@ -55,7 +55,7 @@ from reputation.state import WorkerState
 from streams import metrics
 from streams.alertlog import AlertLog
 from streams.links import LinkProcessor, parse_sighting
-from streams.linkstore import TableLinkStore
+from streams.linkstore import TableLinkStore, read_table
 from streams.outbox import Outbox
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
@@ -207,7 +207,6 @@ class Engine:
             self.raised,
             engine.state_cache_size,
             write=functools.partial(self._write_table, box=self._links_outbox, partition=0),
-            read=self.read_table,
         )
         self.links = LinkProcessor(settings.exposure, settings.links, self.link_store)
         self.alert_log = AlertLog(settings)
@@ -263,11 +262,6 @@ class Engine:
         """
         table.data[key] = value
         box.add(self._changelog_of[id(table)], value, key, partition)
-
-    def read_table(self, table: Any, key: bytes) -> bytes | None:
-        """Read a table entry from its store (no Table hooks)."""
-        stored: bytes | None = table.data.get(key)
-        return stored
 
     def _write_state(self, key: bytes, value: bytes, partition: int) -> None:
         """Write a worker's state (see `_write_table`)."""
@@ -489,7 +483,7 @@ class Engine:
 
     def load_state(self, worker_id: str) -> WorkerState:
         """Return the stored state of a worker (a fresh one if unknown)."""
-        raw = self.read_table(self.workers, worker_id.encode())
+        raw = read_table(self.workers, worker_id.encode())
         if raw is None:
             return WorkerState(worker_id)
         return state_from_record(orjson.loads(raw))

@@ -17,7 +17,7 @@ from reputation.exposure.codec import exposure_state_from_record, exposure_state
 from reputation.exposure.graph import AddressState
 from reputation.links import DeviceState, Sighting
 
-__all__ = ["TableLinkStore", "device_from_record", "device_to_record"]
+__all__ = ["TableLinkStore", "device_from_record", "device_to_record", "read_table"]
 
 _T = TypeVar("_T")
 
@@ -45,8 +45,9 @@ def _set_item(table: Any, key: bytes, value: bytes) -> None:
     table[key] = value
 
 
-def _get_item(table: Any, key: bytes) -> bytes | None:
-    value: bytes | None = table.get(key)
+def read_table(table: Any, key: bytes) -> bytes | None:
+    """Read a Faust table entry from its store (no Table hooks on the hot path)."""
+    value: bytes | None = table.data.get(key)
     return value
 
 
@@ -60,11 +61,9 @@ class _Cached:
         encode: Callable[[Any], dict[str, object]],
         max_size: int,
         write: Callable[[Any, bytes, bytes], None],
-        read: Callable[[Any, bytes], bytes | None],
     ) -> None:
         self.table = table
         self._write = write
-        self._read = read
         self._decode = decode
         self._encode = encode
         self._cache: dict[str, Any] = {}
@@ -73,7 +72,7 @@ class _Cached:
     def get(self, key: str) -> Any:
         if key in self._cache:
             return self._cache[key]
-        raw = self._read(self.table, key.encode())
+        raw = read_table(self.table, key.encode())
         value = None if raw is None else self._decode(orjson.loads(raw))
         self._remember(key, value)
         return value
@@ -102,18 +101,13 @@ class TableLinkStore:
         raised: Any,
         cache_size: int,
         write: Callable[[Any, bytes, bytes], None] | None = None,
-        read: Callable[[Any, bytes], bytes | None] | None = None,
     ) -> None:
-        """`write(table, key, value)` stores an entry and `read(table, key)` reads one.
-
-        Defaults: ``table[key] = value`` and ``table.get(key)``.
-        """
+        """`write(table, key, value)` stores an entry (default: ``table[key] = value``)."""
         self._write = write or _set_item
-        self._read = read or _get_item
         codec = (exposure_state_from_record, exposure_state_to_record)
-        self._addresses = _Cached(addresses, *codec, cache_size, self._write, self._read)
+        self._addresses = _Cached(addresses, *codec, cache_size, self._write)
         self._devices = _Cached(
-            devices, device_from_record, device_to_record, cache_size, self._write, self._read
+            devices, device_from_record, device_to_record, cache_size, self._write
         )
         self._raised = raised
 
@@ -137,7 +131,7 @@ class TableLinkStore:
         self._devices.put(state.device_id, state)
 
     def raised(self, alert_id: str) -> bool:
-        return self._read(self._raised, alert_id.encode()) is not None
+        return read_table(self._raised, alert_id.encode()) is not None
 
     def mark_raised(self, alert_id: str) -> None:
         self._write(self._raised, alert_id.encode(), b"1")
