@@ -8,6 +8,12 @@ raises each id once.
 A status command (``{prefix}alert-status``, keyed by worker id) opens or closes
 an alert on a worker's record: the wallet side opens sanctions and shared-wallet
 alerts on the workers it concerns, and an analyst's resolution closes one.
+
+A drift alert whose evidence no longer holds (a late event changed the day that
+raised it) is *withdrawn*: the engine writes its record again to
+``vigil.alerts`` with ``"status": "withdrawn"`` and the reason (`Withdrawal`),
+and closes it on the worker. The alerts that stand are then the same whatever
+order the events came in.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ __all__ = [
     "DRIFT_ALERT_TYPES",
     "SANCTIONS_ALERT_TYPES",
     "SEVERITIES",
+    "WITHDRAWN",
     "Alert",
     "AlertFinding",
     "AlertStatus",
+    "Withdrawal",
     "alert_from_json",
     "drift_alert",
+    "drift_withdrawal",
     "make_alert_id",
     "parse_alert_status",
     "sanctions_alert",
@@ -60,6 +69,8 @@ SANCTIONS_ALERT_TYPES: tuple[str, ...] = (
 #: What an analyst may conclude when closing an alert.
 DISPOSITIONS: tuple[str, ...] = ("confirmed", "false_positive", "benign", "duplicate")
 _MAX_NOTE = 2000
+#: The ``status`` of an alert record that takes back an alert raised before.
+WITHDRAWN = "withdrawn"
 
 
 def make_alert_id(alert_type: str, subject: str, trigger: str) -> str:
@@ -181,6 +192,52 @@ def drift_alert(worker_id: str, finding: AlertFinding) -> Alert:
         evidence=dict(finding.evidence),
         event_ids=tuple(finding.event_ids),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A drift alert taken back: late events changed the evidence of the day that raised it.
+
+    Its record on ``vigil.alerts`` repeats the alert's identity (id, type, worker,
+    ``detected_at``) with ``"status": "withdrawn"`` and the reason.
+    """
+
+    alert_id: str
+    type: str
+    worker_id: str
+    detected_at: datetime
+    event_id: str
+    reason: str = "late events changed the evidence of the day that raised it"
+
+    def to_json(self) -> dict[str, object]:
+        """Return the ``vigil.alerts`` record of the withdrawal."""
+        return {
+            "alert_id": self.alert_id,
+            "kind": "drift",
+            "type": self.type,
+            "severity": "low",
+            "worker_id": self.worker_id,
+            "wallet": None,
+            "detected_at": format_time(self.detected_at),
+            "status": WITHDRAWN,
+            "reason": self.reason,
+            "evidence": {"withdrawn": self.reason},
+            "event_ids": [self.event_id],
+        }
+
+
+def drift_withdrawal(worker_id: str, alert_type: str, event_id: str, at: datetime) -> Withdrawal:
+    """Return the withdrawal of the drift alert raised by `event_id` (same id as `drift_alert`).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> w = drift_withdrawal("w-1", "QUALITY_SHIFT", "q-9", datetime(2026, 1, 1, tzinfo=UTC))
+    >>> w.alert_id == make_alert_id("QUALITY_SHIFT", "w-1", "q-9"), w.to_json()["status"]
+    (True, 'withdrawn')
+    """
+    return Withdrawal(make_alert_id(alert_type, worker_id, event_id), alert_type, worker_id, at,
+                      event_id)  # fmt: skip
 
 
 _MATCH_SEVERITY: dict[MatchKind, Severity] = {

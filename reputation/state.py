@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from reputation.drift import DriftModel, DriftState, Finding
+from reputation.drift import DriftModel, DriftState, Episode, Finding
 from reputation.events import PayoutEvent, QualityEvent, TaskEvent, WorkerEvent
 from reputation.model import OUTCOME_CREDIT, TrustModel, payout_weight
 
@@ -119,7 +119,6 @@ class _Builder:
         "devices",
         "new_devices",
         "drift",
-        "findings",
     )
 
     def __init__(self, s: WorkerState) -> None:
@@ -139,7 +138,6 @@ class _Builder:
         self.devices = dict(s.devices)
         self.new_devices: list[tuple[str, float, str]] = []
         self.drift = s.drift
-        self.findings: list[Finding] = []
 
     def freeze(self) -> WorkerState:
         o = self.outcomes
@@ -190,8 +188,7 @@ class _Builder:
             return False
         self.applied.add(key)
         if drift is not None:
-            self.drift, found = drift.update(self.drift, kind, e)
-            self.findings.extend(found)
+            self.drift = drift.update(self.drift, kind, e)
         t = e.time.timestamp()
         h_short, h_long = model.half_lives_s
         self.rescale(t, h_short, h_long)
@@ -267,14 +264,16 @@ class Folded:
 
     ``new`` says per item whether it was applied (False: seen before);
     ``devices`` lists the devices seen for the first time, as
-    ``(device_id, first_seen, event_id)``; ``findings`` the drift conditions that
-    became true.
+    ``(device_id, first_seen, event_id)``; ``findings`` the drift alerts newly
+    raised, ``withdrawn`` the ones raised before whose evidence no longer holds
+    (a late event changed the day that raised them).
     """
 
     state: WorkerState
     new: list[bool]
     devices: tuple[tuple[str, float, str], ...] = ()
     findings: tuple[Finding, ...] = ()
+    withdrawn: tuple[Episode, ...] = ()
 
 
 def fold_events(
@@ -285,15 +284,20 @@ def fold_events(
 ) -> Folded:
     """Fold a batch of one worker's events into `s` (see `apply_events`), saying what changed.
 
-    With a `drift` model, each new event also goes through the drift detectors.
+    With a `drift` model, each new event also goes into the drift windows, and
+    the closed days that changed are judged once for the whole batch.
     """
     builder = _Builder(s)
     new = [builder.add(model, kind, e, drift) for kind, e in items]
     if not any(new):
         return Folded(s, new)
+    findings: tuple[Finding, ...] = ()
+    withdrawn: tuple[Episode, ...] = ()
+    if drift is not None:
+        builder.drift, findings, withdrawn = drift.settle(builder.drift)
     state = builder.freeze()
     seen = tuple(x for x in builder.new_devices if state.devices.get(x[0]) == x[1])
-    return Folded(state, new, seen, tuple(builder.findings))
+    return Folded(state, new, seen, findings, withdrawn)
 
 
 def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> WorkerState:

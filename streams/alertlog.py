@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from config.settings import Settings
+from reputation.alerts import WITHDRAWN
 from reputation.errors import InvalidEventError
 from reputation.events import parse_time
 from streams.follow import follow_topics
@@ -67,16 +68,23 @@ class AlertLog:
     max_alerts: int = 50_000
     alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     resolutions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    withdrawn: dict[str, dict[str, Any]] = field(default_factory=dict)
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add_alert(self, record: dict[str, Any]) -> None:
-        """Remember an alert record (a repeated id keeps its place)."""
+        """Remember an alert record (a repeated id keeps its place; a withdrawal marks it)."""
         alert_id = str(record.get("alert_id"))
+        if record.get("status") == WITHDRAWN:
+            if alert_id in self.alerts:
+                self.withdrawn[alert_id] = record
+            return
+        self.withdrawn.pop(alert_id, None)  # raised again
         if alert_id not in self.alerts:
             self.alerts[alert_id] = record
             while len(self.alerts) > self.max_alerts:
                 old, _ = self.alerts.popitem(last=False)
                 self.resolutions.pop(old, None)
+                self.withdrawn.pop(old, None)
 
     def add_status(self, record: dict[str, Any]) -> None:
         """Apply an alert-status command: a resolution closes the alert, an open reopens it."""
@@ -87,7 +95,9 @@ class AlertLog:
             self.resolutions.pop(alert_id, None)
 
     def status_of(self, alert_id: str) -> str:
-        """Return ``open`` or ``resolved``."""
+        """Return ``open``, ``resolved`` or ``withdrawn``."""
+        if alert_id in self.withdrawn:
+            return WITHDRAWN
         return "resolved" if alert_id in self.resolutions else "open"
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
@@ -116,9 +126,11 @@ class AlertLog:
         return out
 
     def counts(self) -> dict[str, int]:
-        """Open and resolved alerts held."""
-        resolved = sum(1 for a in self.alerts if a in self.resolutions)
-        return {"open": len(self.alerts) - resolved, "resolved": resolved}
+        """Open, resolved and withdrawn alerts held."""
+        out = {"open": 0, "resolved": 0, WITHDRAWN: 0}
+        for a in self.alerts:
+            out[self.status_of(a)] += 1
+        return out
 
     async def run(self) -> None:
         """Follow the alert topics from the beginning until cancelled."""

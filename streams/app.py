@@ -364,6 +364,9 @@ class Engine:
             metrics.events(kind, "applied").inc(n)
         for kind, n in applied.duplicates.items():
             metrics.events(kind, "duplicate").inc(n)
+        for withdrawal in applied.withdrawn:
+            self.emit("alerts", orjson.dumps(withdrawal.to_json()), key)
+            metrics.ALERTS_WITHDRAWN.labels(withdrawal.type).inc()
         for alert in applied.alerts:
             self.send_alert(alert)
         # The wallet side sees each newly applied payout and each first device sighting.

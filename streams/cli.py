@@ -168,7 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="OUT",
-        help="output JSONL of alerts (the vigil.alerts format)",
+        help="output JSONL of the alerts that stand at the end (the vigil.alerts format; "
+        "alerts withdrawn on the way are left out)",
+    )
+    replay.add_argument(
+        "--file-order",
+        action="store_true",
+        help="apply the events in the files' order instead of event-time order (the results "
+        "are the same either way: a check of order independence; slower on shuffled input)",
     )
     replay.add_argument(
         "--deadletters",
@@ -276,14 +283,21 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         except InvalidEventError as exc:
             print(f"vigil replay: {exc.detail}", file=sys.stderr)
             return 2
-    result = replay_files(settings, args.files, clock=lambda: now, progress=not args.quiet)
+    result = replay_files(
+        settings,
+        args.files,
+        clock=lambda: now,
+        progress=not args.quiet,
+        order="file" if args.file_order else "time",
+    )
     processor_records = (_record(settings, state) for _, state in sorted(result.states.items()))
     n_scores = write_jsonl(args.scores, processor_records)
-    n_alerts = write_jsonl(args.alerts, (a.to_json() for a in result.alerts))
+    n_alerts = write_jsonl(args.alerts, (a.to_json() for a in result.standing()))
     if args.deadletters:
         write_jsonl(args.deadletters, (d.to_json() for d in result.dead_letters))
     print(
-        f"replayed {result.events} events: {n_scores} workers scored, {n_alerts} alerts, "
+        f"replayed {result.events} events: {n_scores} workers scored, {n_alerts} alerts "
+        f"({len(result.withdrawn)} withdrawn on the way), "
         f"{len(result.dead_letters)} rejected"
         + (
             f" (first: line {result.dead_letters[0].offset}: {result.dead_letters[0].error})"

@@ -11,6 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "events",
     "ALERTS",
+    "ALERTS_WITHDRAWN",
     "LINK_SECONDS",
     "BATCH_SECONDS",
     "BATCH_SIZE",
@@ -66,6 +67,11 @@ WORKERS_BY_BAND = Gauge(
 
 ALERTS = Counter(
     "vigil_alerts_total", "Alerts raised, by kind, type and severity.", ["kind", "type", "severity"]
+)
+ALERTS_WITHDRAWN = Counter(
+    "vigil_alerts_withdrawn_total",
+    "Drift alerts withdrawn because late events changed the day that raised them, by type.",
+    ["type"],
 )
 LINK_SECONDS = Histogram(
     "vigil_link_seconds",

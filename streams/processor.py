@@ -15,9 +15,17 @@ from datetime import UTC, datetime
 import orjson
 
 from config.settings import Settings
-from reputation.alerts import Alert, AlertStatus, drift_alert, parse_alert_status
+from reputation.alerts import (
+    Alert,
+    AlertStatus,
+    Withdrawal,
+    drift_alert,
+    drift_withdrawal,
+    parse_alert_status,
+)
 from reputation.assess import TrustRecord, assess
-from reputation.drift import DRIFT_TYPES
+from reputation.drift import DRIFT_TYPES, Episode, Finding
+from reputation.drift.buckets import to_datetime
 from reputation.errors import DeadLetterReason, InvalidEventError
 from reputation.events import Event, PayoutEvent, QualityEvent, TaskEvent, WorkerEvent, decode_event
 from reputation.state import WorkerState, fold_events, set_alert
@@ -90,6 +98,7 @@ class Applied:
     devices: list[DeviceSighting] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     statuses: int = 0
+    withdrawn: list[Withdrawal] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -175,27 +184,46 @@ class Processor:
             for device, t, event_id in folded.devices
         ]
         alerts: list[Alert] = []
-        for finding in folded.findings:
-            if finding.type in state.flags:
-                continue  # once per episode: this type is open on the worker already
-            alert = drift_alert(state.worker_id, finding)
-            state = set_alert(state, alert.alert_id, alert.type, True)
-            alerts.append(alert)
+        withdrawn: list[Withdrawal] = []
+        state = _raise(state, folded.findings, folded.withdrawn, alerts, withdrawn)
         changed_by_status = 0
+        drift = self.settings.drift
         for cmd in statuses:
             new = set_alert(state, cmd.alert_id, cmd.type, cmd.status == "open")
             if new is not state and cmd.status == "resolved" and cmd.type in DRIFT_TYPES:
                 # The analyst has judged it: what was seen so far is the new normal.
-                new = replace(
-                    new, drift=self.settings.drift.rebaseline(new.drift, cmd.type, cmd.at)
-                )
+                new = replace(new, drift=drift.rebaseline(new.drift, cmd.type, cmd.at))
             changed_by_status += new is not state
             state = new
-        return Applied(state, applied, duplicates, payouts, devices, alerts, changed_by_status)
+        if changed_by_status and state.drift.dirty is not None:
+            settled, found, gone = drift.settle(state.drift)
+            state = _raise(replace(state, drift=settled), found, gone, alerts, withdrawn)
+        return Applied(
+            state, applied, duplicates, payouts, devices, alerts, changed_by_status, withdrawn
+        )
 
     def record(self, state: WorkerState, at: datetime | None = None) -> TrustRecord:
         """Return the worker's trust record (at its latest event time by default)."""
         return assess(self.model, state, at)
+
+
+def _raise(
+    state: WorkerState,
+    findings: Iterable[Finding],
+    gone: Iterable[Episode],
+    alerts: list[Alert],
+    withdrawn: list[Withdrawal],
+) -> WorkerState:
+    """Close the withdrawn drift alerts on the worker, then open the new ones."""
+    for ep in gone:
+        w = drift_withdrawal(state.worker_id, ep.type, ep.event_id, to_datetime(ep.ts_us))
+        state = set_alert(state, w.alert_id, w.type, False)
+        withdrawn.append(w)
+    for finding in findings:
+        alert = drift_alert(state.worker_id, finding)
+        state = set_alert(state, alert.alert_id, alert.type, True)
+        alerts.append(alert)
+    return state
 
 
 def group_by_worker(items: Iterable[Decoded]) -> Iterator[tuple[str, list[Decoded]]]:

@@ -1,8 +1,12 @@
 """``vigil replay``: the engine's processing over JSONL files of input events, no Kafka.
 
 Each line is ``{"topic": "tasks", "event": {...}}``. Events go through the same
-`Processor` as on Kafka, in file order, and the final trust record of every
-worker (and the alerts) are written as JSONL, sorted by key.
+`Processor` as on Kafka and the final trust record of every worker (and the
+alerts that stand at the end) are written as JSONL, sorted by key. By default
+the valid events are first sorted by event time (then topic and id): the
+engine's results do not depend on arrival order, and in time order no alert is
+raised only to be withdrawn later. ``order="file"`` keeps the file's order,
+as a check of that independence.
 """
 
 from __future__ import annotations
@@ -10,13 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import orjson
 from tqdm import tqdm
 
 from config.settings import Settings
-from reputation.alerts import Alert
+from reputation.alerts import Alert, AlertStatus, Withdrawal
 from reputation.events import PayoutEvent, SanctionEntry, TransferEvent
 from reputation.state import WorkerState, set_alert
 from streams.links import DeviceSighting, LinkProcessor, MemoryLinkStore
@@ -37,6 +43,21 @@ class ReplayResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     links: MemoryLinkStore = field(default_factory=MemoryLinkStore)
+    withdrawn: list[Withdrawal] = field(default_factory=list)
+    _standing: dict[str, Alert] = field(default_factory=dict)
+
+    def note(self, alerts: Iterable[Alert], withdrawn: Iterable[Withdrawal] = ()) -> None:
+        """Record what one step raised and withdrew (withdrawals first, as the engine does)."""
+        for w in withdrawn:
+            self.withdrawn.append(w)
+            self._standing.pop(w.alert_id, None)
+        for a in alerts:
+            self.alerts.append(a)
+            self._standing.setdefault(a.alert_id, a)
+
+    def standing(self) -> list[Alert]:
+        """Return the alerts raised and not withdrawn, in the order raised."""
+        return list(self._standing.values())
 
 
 def iter_lines(paths: Iterable[Path], progress: bool = True) -> Iterator[tuple[str, int, bytes]]:
@@ -54,15 +75,28 @@ def iter_lines(paths: Iterable[Path], progress: bool = True) -> Iterator[tuple[s
                         yield path.name, number, line
 
 
-def replay_files(
-    settings: Settings, paths: Iterable[Path], *, clock: Clock = system_clock, progress: bool = True
-) -> ReplayResult:
-    """Run every event of the files through the engine's processing, in file order.
+def _time_key(d: Decoded) -> tuple[datetime, str, str]:
+    e = d.event
+    if isinstance(e, AlertStatus):
+        return (e.at, d.kind, e.alert_id)
+    return (e.time, d.kind, e.event_id)
 
-    Like a batch on Kafka, a chunk of lines is applied worker by worker (each
-    worker's events in arrival order); the wallet side then takes the chunk's
-    payouts, device sightings, transfers and sanctions entries, and the alerts it
-    raises open on their workers at once.
+
+def replay_files(
+    settings: Settings,
+    paths: Iterable[Path],
+    *,
+    clock: Clock = system_clock,
+    progress: bool = True,
+    order: Literal["time", "file"] = "time",
+) -> ReplayResult:
+    """Run every event of the files through the engine's processing.
+
+    Like a batch on Kafka, a chunk of events is applied worker by worker (each
+    worker's events in order); the wallet side then takes the chunk's payouts,
+    device sightings, transfers and sanctions entries, and the alerts it raises
+    open on their workers at once. With ``order="time"`` (the default) the
+    chunks follow event time, with ``order="file"`` the file.
     """
     processor = Processor(settings, clock)
     result = ReplayResult()
@@ -75,10 +109,15 @@ def replay_files(
             result.dead_letters.append(decoded)
             continue
         chunk.append(decoded)
-        if len(chunk) >= _CHUNK:
+        if order == "file" and len(chunk) >= _CHUNK:
             _apply_chunk(processor, links, result, chunk)
             chunk = []
-    _apply_chunk(processor, links, result, chunk)
+    if order == "time":
+        chunk.sort(key=_time_key)
+        for i in range(0, len(chunk), _CHUNK):
+            _apply_chunk(processor, links, result, chunk[i : i + _CHUNK])
+    else:
+        _apply_chunk(processor, links, result, chunk)
     return result
 
 
@@ -91,13 +130,13 @@ def _apply_chunk(
         state = states.get(worker_id) or WorkerState(worker_id)
         applied = processor.apply(state, items)
         states[worker_id] = applied.state
-        result.alerts.extend(applied.alerts)
+        result.note(applied.alerts, applied.withdrawn)
         wallet_side.extend(applied.payouts)
         wallet_side.extend(applied.devices)
     wallet_side.extend(d.event for d in chunk if isinstance(d.event, TransferEvent | SanctionEntry))
     for fact in wallet_side:
         for alert in link_fact(links, fact):
-            result.alerts.append(alert)
+            result.note((alert,))
             if alert.worker_id is not None:
                 state = states.get(alert.worker_id) or WorkerState(alert.worker_id)
                 states[alert.worker_id] = set_alert(state, alert.alert_id, alert.type, True)

@@ -1,12 +1,12 @@
 """Per-worker behavioural drift detectors: pure, order-free, bounded.
 
 `DriftModel.update` folds one new task, quality or payout event into a worker's
-`DriftState` and returns the `Finding` s whose condition became true with it:
-``ACTIVITY_HOURS_SHIFT``, ``CONTEXT_SHIFT``, ``VELOCITY_SURGE`` (tasks),
-``QUALITY_SHIFT`` (quality) and ``PAYOUT_WALLET_CHANGE`` (a novel wallet paired
-in event time with a novel device). Statistics are built from per-day buckets
-that do not depend on arrival order; see docs/drift.md for the measurements
-behind the defaults.
+`DriftState`; `DriftModel.settle`, once per batch, judges the closed days that
+changed and returns the new `Finding` s and the withdrawn `Episode` s:
+``ACTIVITY_HOURS_SHIFT``, ``CONTEXT_SHIFT``, ``VELOCITY_SURGE``,
+``QUALITY_SHIFT`` and ``PAYOUT_WALLET_CHANGE``, each pooled from weak signals.
+The alerts are a function of the set of events, not of their arrival order;
+see docs/drift.md for the rules and the measurements behind the defaults.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from reputation.drift.codec import (
 )
 from reputation.drift.findings import DRIFT_TYPES, SEVERITIES, Finding, Severity
 from reputation.drift.model import DriftModel, UnknownChannelError
-from reputation.drift.state import DriftState
+from reputation.drift.state import DriftState, Episode
 
 __all__ = [
     "DRIFT_STATE_VERSION",
@@ -26,6 +26,7 @@ __all__ = [
     "SEVERITIES",
     "DriftModel",
     "DriftState",
+    "Episode",
     "Finding",
     "Severity",
     "UnknownChannelError",

@@ -1,17 +1,17 @@
 """Order-free per-day aggregates of one worker's events, one bounded window per channel.
 
-A window keeps the `K` latest days (UTC day numbers) on which the channel saw an
-event, each as a bucket of exact aggregates: counts, bit masks of the hours
-worked, integer fixed-point sums of quality scores, and the first event (by
-event time, then id) of each device or wallet. Every merge is commutative and
-associative (sums of integers, bitwise or, minimum, the `cap` smallest keys),
-and a day is either kept whole or dropped whole (an event older than the `K`
-retained days is ignored, and an evicted day can never come back because the
-oldest retained day only moves forward). So the same set of events in any
-arrival order gives an equal window.
+A window keeps the days (UTC day numbers) of the worker's event-time horizon
+on which the channel saw an event, each as a bucket of exact aggregates:
+counts, bit masks of the hours worked, integer fixed-point sums of quality
+scores, and the first event (by event time, then id) of each device or wallet.
+Every merge is commutative and associative (sums of integers, bitwise or,
+minimum, maximum, the `cap` smallest keys), and a day is either kept whole or
+dropped whole (`trim_days` drops the days before the horizon). So the same set
+of events in any arrival order gives an equal window, as long as no event is
+later than the horizon (see `reputation.drift.model`).
 
-Memory per worker: at most `K` buckets per channel, each with at most `cap`
-entries per value kind.
+Memory per worker: at most one bucket per channel and day of the horizon, each
+with at most `cap` entries per value kind.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ __all__ = [
     "day_of",
     "first_of",
     "fixed",
+    "last_of",
     "merge_seen",
     "merge_values",
     "micros",
     "put_day",
     "to_datetime",
+    "trim_days",
 ]
 
 DAY_US = 86_400_000_000
@@ -149,6 +151,12 @@ class TaskDay:
         The day's first completion.
     devices, asns, countries, offsets
         Context values seen that day (the `cap` smallest of each kind).
+    last_ts_us, last_id
+        The day's last completion (by time, then id): the event an alert about
+        the day points at, the same whatever the arrival order.
+    dur_s
+        Sum of the completions' working times (``completed_at - assigned_at``,
+        whole seconds, each capped at a day).
     """
 
     day: int
@@ -161,6 +169,9 @@ class TaskDay:
     asns: tuple[int, ...] = ()
     countries: tuple[str, ...] = ()
     offsets: tuple[int, ...] = ()
+    last_ts_us: int = 0
+    last_id: str = ""
+    dur_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +188,8 @@ class QualityDay:
         The day's first score.
     hist
         Weight per score bin of width ``1 / QUALITY_BINS`` (for robust quantiles).
+    last_ts_us, last_id
+        The day's last score (by time, then id).
     """
 
     day: int
@@ -187,17 +200,21 @@ class QualityDay:
     first_ts_us: int
     first_id: str
     hist: tuple[int, ...] = ()
+    last_ts_us: int = 0
+    last_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class PayoutDay:
-    """Payouts of one UTC day: count and the first payout to each wallet."""
+    """Payouts of one UTC day: count, the first payout to each wallet, the last payout."""
 
     day: int
     n: int
     first_ts_us: int
     first_id: str
     wallets: tuple[Seen[str], ...] = ()
+    last_ts_us: int = 0
+    last_id: str = ""
 
 
 D = TypeVar("D", TaskDay, QualityDay, PayoutDay)
@@ -210,33 +227,47 @@ def _day(d: TaskDay | QualityDay | PayoutDay) -> int:
 def put_day(
     window: tuple[D, ...],
     day: int,
-    keep: int,
     create: Callable[[], D],
     merge: Callable[[D], D],
 ) -> tuple[D, ...]:
-    """Return the window with an event of `day` folded in (or unchanged if too old).
-
-    `window` is sorted by day and holds at most `keep` days: the latest ones.
+    """Return the window (sorted by day) with an event of `day` folded in.
 
     Examples
     --------
     >>> from dataclasses import replace
     >>> w: tuple[PayoutDay, ...] = ()
-    >>> for d in (5, 3, 9, 1, 7):
-    ...     w = put_day(w, d, 3, lambda d=d: PayoutDay(d, 1, 0, "p"),
+    >>> for d in (5, 3, 9, 3):
+    ...     w = put_day(w, d, lambda d=d: PayoutDay(d, 1, 0, "p"),
     ...                 lambda b: replace(b, n=b.n + 1))
-    >>> [b.day for b in w]
-    [5, 7, 9]
+    >>> [(b.day, b.n) for b in w]
+    [(3, 2), (5, 1), (9, 1)]
     """
     lo = bisect_left(window, day, key=_day)
     out: list[D] = list(window)
     if lo < len(window) and window[lo].day == day:
         out[lo] = merge(window[lo])
-        return tuple(out)
-    if len(window) >= keep and lo == 0:
-        return window  # older than every retained day: it can never be among the latest
-    out.insert(lo, create())
-    return tuple(out[len(out) - keep :]) if len(out) > keep else tuple(out)
+    else:
+        out.insert(lo, create())
+    return tuple(out)
+
+
+def trim_days(window: tuple[D, ...], floor: int) -> tuple[D, ...]:
+    """Return the window without the days before `floor` (the horizon's first day).
+
+    Examples
+    --------
+    >>> w = tuple(PayoutDay(d, 1, 0, "p") for d in (3, 5, 9))
+    >>> [b.day for b in trim_days(w, 5)], trim_days(w, 0) is w
+    ([5, 9], True)
+    """
+    if not window or window[0].day >= floor:
+        return window
+    return window[bisect_left(window, floor, key=_day) :]
+
+
+def last_of(a_ts: int, a_id: str, b_ts: int, b_id: str) -> tuple[int, str]:
+    """Return the later of two (time, id) pairs."""
+    return (a_ts, a_id) if (a_ts, a_id) >= (b_ts, b_id) else (b_ts, b_id)
 
 
 def first_of(a_ts: int, a_id: str, b_ts: int, b_id: str) -> tuple[int, str]:

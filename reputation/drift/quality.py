@@ -66,10 +66,8 @@ def weighted_quantile(hist: list[int], q: float) -> float:
 
 
 def _block(days: tuple[QualityDay, ...]) -> tuple[list[int], float, int]:
-    hist = [0] * QUALITY_BINS
-    for d in days:
-        for i, h in enumerate(d.hist):
-            hist[i] += h
+    hists = [d.hist for d in days if d.hist]
+    hist = [sum(col) for col in zip(*hists, strict=True)] if hists else [0] * QUALITY_BINS
     w = sum(d.w for d in days)
     mean = sum(d.ws for d in days) / w if w > 0 else 0.0
     return hist, mean, sum(d.n for d in days)

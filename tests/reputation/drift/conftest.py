@@ -77,3 +77,44 @@ def history(
 @pytest.fixture
 def make_history() -> Callable[..., list[DriftEvent]]:
     return history
+
+
+Standing = dict[tuple[str, str, str], dict[str, object]]
+
+
+def run_batches(
+    events: list[DriftEvent], model: object, batch: int = 1, dup_every: int = 0
+) -> tuple[object, Standing, int]:
+    """Fold events in batches of `batch`, settling after each; return the standing alerts.
+
+    Alerts are keyed (type, detected_at, triggering event id); a withdrawal removes
+    one. `dup_every` > 0 redelivers every n-th event (the caller dedupes by id,
+    as `reputation.state` does). Returns (state, standing alerts, withdrawals seen).
+    """
+    from reputation.drift import DriftModel, DriftState
+    from reputation.drift.buckets import to_datetime
+
+    assert isinstance(model, DriftModel)
+    s = DriftState()
+    standing: Standing = {}
+    withdrawn = 0
+    seen: set[tuple[str, str]] = set()
+    for start in range(0, len(events), batch):
+        chunk = events[start : start + batch]
+        if dup_every:
+            chunk = chunk + chunk[::dup_every]
+        for kind, e in chunk:
+            if (kind, e.event_id) in seen:
+                continue
+            seen.add((kind, e.event_id))
+            s = model.update(s, kind, e)
+        s, found, gone = model.settle(s)
+        for ep in gone:
+            key = (ep.type, to_datetime(ep.ts_us).isoformat(), ep.event_id)
+            assert standing.pop(key, None) is not None
+            withdrawn += 1
+        for f in found:
+            key = (f.type, f.detected_at.isoformat(), f.event_ids[0])
+            assert key not in standing
+            standing[key] = dict(f.evidence)
+    return s, standing, withdrawn
