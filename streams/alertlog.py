@@ -112,11 +112,16 @@ class AlertLog:
         }
 
     def query(self, f: AlertFilter) -> list[dict[str, Any]]:
-        """Return the matching alerts, most recently raised first."""
+        """Return the matching alerts, most recently raised first.
+
+        Withdrawn alerts are left out unless the filter asks for them by status.
+        """
         out: list[dict[str, Any]] = []
         for alert_id in reversed(self.alerts):
             alert = self.alerts[alert_id]
             status = self.status_of(alert_id)
+            if status == WITHDRAWN and f.status != WITHDRAWN:
+                continue
             if f.matches(alert, status):
                 out.append(
                     {**alert, "status": status, "resolution": self.resolutions.get(alert_id)}

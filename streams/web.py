@@ -240,7 +240,7 @@ def _alert_filter(request: Request) -> AlertFilter | str:
         "kind": ALERT_KINDS,
         "severity": SEVERITIES,
         "type": DRIFT_ALERT_TYPES + SANCTIONS_ALERT_TYPES,
-        "status": ("open", "resolved"),
+        "status": ("open", "resolved", "withdrawn"),
     }
     for name, allowed in choices.items():
         if name in q and q[name] not in allowed:

@@ -133,11 +133,14 @@ class DriftModel:
         Active days the baseline needs (and that must precede a novel value).
     max_values
         Values of each context kind (devices, networks, ...) kept per day.
-    hours_shift, hours_shift_alone, hours_familiar, hours_min_cells
-        Share of the recent hour cells at unfamiliar hours (in UTC and local
-        time) that is a shift together with another signal, and alone; an hour
-        is familiar when the baseline worked within an hour of it on at least
-        this fraction of its days; the fewest recent (day, hour) cells to judge.
+    hours_shift, hours_shift_alone, hours_familiar, hours_min_cells, hours_min_baseline_days
+        Share of the recent hour cells at unfamiliar hours that is a shift
+        together with another signal, and alone; an hour is familiar when the
+        baseline worked within an hour of it on at least this fraction of its
+        days; the fewest recent (day, hour) cells and baseline days to judge.
+        The share is taken in UTC and in local time and the smaller counts (a
+        traveller keeps his local hours), except with a new device: someone
+        else working from another time zone keeps *his* local hours too.
     hours_smoothing_h
         Half-width of the kernel of the hour profiles shown as evidence.
     velocity_ratio, velocity_ratio_new_device, velocity_min_tasks
@@ -195,6 +198,7 @@ class DriftModel:
     hours_shift_alone: float = 0.9
     hours_familiar: float = 0.1
     hours_min_cells: int = 6
+    hours_min_baseline_days: int = 10
     hours_smoothing_h: int = 2
     velocity_ratio: float = 5.0
     velocity_ratio_new_device: float = 1.6
@@ -204,7 +208,7 @@ class DriftModel:
     support_duration: float = 1.6
     support_quality_delta: float = 0.1
     support_quality_z: float = 3.0
-    quality_delta: float = 0.08
+    quality_delta: float = 0.1
     quality_z: float = 5.0
     quality_sd_floor: float = 0.07
     quality_min_scores: int = 10
@@ -218,6 +222,7 @@ class DriftModel:
         for name in (
             "recent_days", "min_baseline_days", "max_values", "quality_min_scores",
             "velocity_min_tasks", "wallet_min_payout_days", "hours_min_cells",
+            "hours_min_baseline_days",
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -482,13 +487,15 @@ class DriftModel:
         return quality_verdict(self, eligible, i)
 
     def _pooled(self, t: str, sig: DaySignals) -> list[str]:
-        """Return the signals besides the type's own that moved (what a rule pools)."""
-        out = [x for x in sig.supports(self) if x != "hours" or t != HOURS]
-        if t != CONTEXT:
-            if sig.novel.devices:
-                out.append("new_device")
-            if sig.novel.network:
-                out.append("new_network")
+        """Return the signals besides the type's own that moved (what a rule pools).
+
+        A new network alone is no support for an hours shift or a surge: VPN and
+        mobile users change networks all the time.
+        """
+        own = {HOURS: "hours", VELOCITY: "velocity"}.get(t)
+        out = [x for x in sig.supports(self) if x != own]
+        if t != CONTEXT and sig.novel.devices:
+            out.append("new_device")
         return out
 
     def _judge(self, t: str, sig: DaySignals | None) -> int:
@@ -496,9 +503,12 @@ class DriftModel:
             return OFF
         f = self.exit_fraction
         if t == HOURS:
-            if sig.hours_cells < self.hours_min_cells:
+            if (
+                sig.hours_cells < self.hours_min_cells
+                or len(sig.before) < self.hours_min_baseline_days
+            ):
                 return OFF
-            h = sig.hours
+            h = sig.hours_shift_value
             enter = h >= self.hours_shift_alone or (
                 h >= self.hours_shift and bool(self._pooled(HOURS, sig))
             )
@@ -512,7 +522,9 @@ class DriftModel:
             return OFF
         excess = v.ratio - 1.0
         corroborated = (bool(novel.devices) and novel.network) or (
-            sig.hours_cells >= self.hours_min_cells and sig.hours >= self.hours_shift
+            sig.hours_cells >= self.hours_min_cells
+            and len(sig.before) >= self.hours_min_baseline_days
+            and sig.hours_shift_value >= self.hours_shift
         )
         enter = excess >= self.velocity_ratio - 1.0 or (
             corroborated and excess >= self.velocity_ratio_new_device - 1.0
@@ -633,17 +645,17 @@ class DriftModel:
         ids = (c.event_id, *[d.first_id for d in sig.after if d.first_id != c.event_id][:4])
         signals = _signals_json(sig)
         if c.type == HOURS:
-            alone = sig.hours >= self.hours_shift_alone
+            alone = sig.hours_shift_value >= self.hours_shift_alone
             ev = hours_evidence(
                 sig.before, sig.after, sig.jsd_utc, sig.jsd_local or 0.0,
                 self.hours_shift_alone if alone else self.hours_shift, sig.novel,
             )  # fmt: skip
             ev.update(
                 statistic="unfamiliar_hour_share",
-                value=round(sig.hours, 4),
+                value=round(sig.hours_shift_value, 4),
                 rule="hours shift alone" if alone else "hours shift with another signal",
             )
-            sev = "high" if sig.novel.devices or sig.hours >= 0.8 else "medium"
+            sev = "high" if sig.novel.devices or sig.hours_shift_value >= 0.8 else "medium"
             return Finding(HOURS, sev, at, ids, {**ev, "pooled": ["hours", *pooled], **signals})
         if c.type == CONTEXT:
             ev = context_evidence(sig.before, sig.after, sig.novel, sig.jsd_utc)

@@ -121,15 +121,20 @@ class DaySignals:
 
     @property
     def hours(self) -> float:
-        """The hours shift that counts: the smaller of the UTC and local shares."""
+        """The hours shift of the same person: the smaller of the UTC and local shares."""
         if self.hours_local is None:
             return self.hours_utc
         return min(self.hours_utc, self.hours_local)
 
+    @property
+    def hours_shift_value(self) -> float:
+        """The hours shift that counts: in UTC with a new device, else `hours`."""
+        return self.hours_utc if self.novel.devices else self.hours
+
     def supports(self, m: DriftModel) -> list[str]:
         """Return the names of the behavioural signals that moved (pooled by the rules)."""
         out: list[str] = []
-        if self.hours_cells >= m.hours_min_cells and self.hours >= m.support_hours:
+        if self.hours_cells >= m.hours_min_cells and self.hours_shift_value >= m.support_hours:
             out.append("hours")
         v = self.velocity
         if v is not None and v.tasks_after >= m.velocity_min_tasks:

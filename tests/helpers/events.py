@@ -115,3 +115,19 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ),
     ("quality", b"[1, 2, 3]", "NOT_AN_OBJECT"),
 ]
+
+
+def standing_alerts(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The alerts of a ``vigil.alerts`` read-out that stand: withdrawals applied in order.
+
+    A record with ``"status": "withdrawn"`` takes back the alert of the same id
+    raised before it (records of one worker share a partition, so their order holds).
+    """
+    out: dict[str, dict[str, object]] = {}
+    for rec in records:
+        alert_id = str(rec["alert_id"])
+        if rec.get("status") == "withdrawn":
+            out.pop(alert_id, None)
+        else:
+            out.setdefault(alert_id, rec)
+    return list(out.values())

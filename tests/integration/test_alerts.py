@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.helpers.events import standing_alerts
 from tests.integration.conftest import Stack, http, wait_until
 from tests.reputation.test_state import assert_close
 
@@ -64,7 +65,7 @@ def alert_keys(alerts: list[dict[str, Any]]) -> set[tuple[str, str, str | None]]
 
 
 def kafka_alerts(stack: Stack) -> list[dict[str, Any]]:
-    return [orjson.loads(v) for _, v, _, _ in stack.read_all("alerts")]
+    return standing_alerts([orjson.loads(v) for _, v, _, _ in stack.read_all("alerts")])
 
 
 def workers_of(truth: dict[str, Any], kind: str) -> list[str]:
