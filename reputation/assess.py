@@ -476,7 +476,6 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
                 "value": c.payment_history,
                 "weight": 0.0,
                 "prior": model.prior_payment,
-                "role": "not in the score; tenure, payers and tasks gate the trusted band",
                 "inputs": {
                     "tenure_days": v.tenure_days,
                     "capped_volume": v.volume,
