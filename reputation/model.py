@@ -131,8 +131,8 @@ class TrustModel:
     payer_cap: float = 15.0
     trusted_enter: float = 0.80
     trusted_exit: float = 0.74
-    review_enter: float = 0.50
-    review_exit: float = 0.56
+    review_enter: float = 0.40
+    review_exit: float = 0.46
     min_tenure_days: float = 30.0
     min_payers: int = 3
     min_tasks: int = 40

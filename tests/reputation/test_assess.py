@@ -126,3 +126,12 @@ def test_decay_takes_the_score_back_to_the_prior_and_confidence_down() -> None:
     assert all(a.score > b.score for a, b in zip(rs, rs[1:], strict=False))
     assert all(a.confidence > b.confidence for a, b in zip(rs, rs[1:], strict=False))
     assert math.isclose(rs[-1].score, MODEL.prior_score, abs_tol=1e-6)
+
+
+def test_weak_but_honest_work_is_standard_and_poor_work_is_review() -> None:
+    # The score is the work quality now; review keeps meaning "clearly poor work".
+    weak = assess(MODEL, state_of(history("w-1", 60, 3, 4, score=0.47)))
+    poor = assess(MODEL, state_of(history("w-1", 60, 3, 4, score=0.3)))
+    assert weak.band == "standard", weak.band_rule
+    assert poor.band == "review", poor.band_rule
+    assert poor.reasons[0] == "LOW_QUALITY"
