@@ -54,6 +54,7 @@ if _BENCH not in sys.path:  # run as a script it is sys.path[0] already; importe
 from crowd_lib import (  # noqa: E402  (bench/ is a folder of scripts, not a package)
     Answer,
     Array,
+    Consensus,
     Metric,
     auc,
     bottom_quartile,
@@ -212,11 +213,14 @@ def load_dataset(
 
 
 def event_lines(
-    dataset: Dataset, answers: Sequence[Answer], accept_at: float = 0.5
+    dataset: Dataset,
+    answers: Sequence[Answer],
+    accept_at: float = 0.5,
+    consensus: Consensus = "pairwise",
 ) -> tuple[bytes, dict[str, float]]:
     """The replay JSONL for `answers` (gold is not an input) and each answer's agreement."""
     lines, quality = build_events(
-        dataset.name, answers, dataset.items_of(answers), dataset.metric, accept_at
+        dataset.name, answers, dataset.items_of(answers), dataset.metric, accept_at, consensus
     )
     return b"".join(orjson.dumps(line) + b"\n" for line in lines), quality
 
@@ -254,6 +258,37 @@ def replay(
         record = orjson.loads(line)
         records[str(record["worker_id"])] = record
     return records
+
+
+def time_weighted_agreement(
+    events: bytes, records: Mapping[str, Mapping[str, Any]], half_life_days: float
+) -> dict[str, float]:
+    """Each worker's quality scores averaged with the engine's weights, no prior.
+
+    The weight of a score is ``2 ** (-(as_of - scored_at) / half_life)``, ``as_of``
+    being the time the worker's record was read at: what the engine's decay leaves
+    of its input, so the engine's own loss can be told from the decay's.
+    """
+    h = half_life_days * 86400.0
+    num: dict[str, float] = defaultdict(float)
+    den: dict[str, float] = defaultdict(float)
+    for line in events.splitlines():
+        item = orjson.loads(line)
+        if item["topic"] != "quality":
+            continue
+        e = item["event"]
+        w = str(e["worker_id"])
+        if w not in records:
+            continue
+        as_of = _time(str(records[w]["as_of"]))
+        weight = 2.0 ** (-(as_of - _time(str(e["scored_at"]))) / h)
+        num[w] += weight * float(e["score"])
+        den[w] += weight
+    return {w: num[w] / den[w] for w in sorted(den)}
+
+
+def _time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 Index = npt.NDArray[np.int64]
@@ -327,6 +362,7 @@ def evaluate(
     half_life_days: float = 30.0,
     long_half_life_days: float = 120.0,
     accept_at: float = 0.5,
+    consensus: Consensus = "pairwise",
     ds_smoothing: float = 1.0,
     bootstrap: int = 1000,
     seed: int = 0,
@@ -339,7 +375,7 @@ def evaluate(
         return dawid_skene_one_coin(decisions(part, items), smoothing=ds_smoothing)
 
     # (1) Whole history: trust and Dawid-Skene from the same answers, gold only to score.
-    events, quality = event_lines(dataset, answers, accept_at)
+    events, quality = event_lines(dataset, answers, accept_at, consensus)
     records = replay(events, workdir, f"{name}-all", half_life_days, long_half_life_days)
     accuracy = gold_accuracy(answers, dataset.gold, metric)
     workers = [w for w, (_, n) in accuracy.items() if n >= min_judged and w in records]
@@ -347,6 +383,12 @@ def evaluate(
         "trust": _field(records, "score"),
         "dawid_skene": fit_ds(answers, dataset.items_of(answers)),
         "mean_agreement": mean_by_worker(answers, quality),
+        "time_weighted_agreement": time_weighted_agreement(events, records, half_life_days),
+        **(
+            {}
+            if consensus == "pairwise"
+            else {"pairwise_agreement": mean_by_worker(answers, event_lines(dataset, answers)[1])}
+        ),
         "trust_reliability_component": _field(records, "components", "reliability"),
         "trust_quality_component": _field(records, "components", "quality"),
     }
@@ -369,7 +411,7 @@ def evaluate(
 
     # (2) Out of sample: events, trust and DS from each worker's first half only.
     first, second = split_halves(answers)
-    events1, quality1 = event_lines(dataset, first, accept_at)
+    events1, quality1 = event_lines(dataset, first, accept_at, consensus)
     records1 = replay(events1, workdir, f"{name}-first-half", half_life_days, long_half_life_days)
     acc1, acc2 = (gold_accuracy(part, dataset.gold, metric) for part in (first, second))
     pop = [
@@ -421,9 +463,15 @@ _ROWS: tuple[tuple[str, str | None, str | None], ...] = (
     ("one-coin Dawid-Skene reliability (baseline for rho)", "dawid_skene", "dawid_skene"),
     ("first-half accuracy against gold (uses gold; baseline for AUC)", None, "first_half_accuracy"),
     (
-        "mean leave-one-out agreement (the events' input, no engine)",
+        "mean agreement (the events' input, no engine)",
         "mean_agreement",
         "mean_agreement",
+    ),
+    ("mean pairwise leave-one-out agreement (default input)", "pairwise_agreement", None),
+    (
+        "time-weighted mean agreement (the engine's half-life and read time, no prior)",
+        "time_weighted_agreement",
+        None,
     ),
     ("trust: reliability component only", "trust_reliability_component", None),
     ("trust: quality component only", "trust_quality_component", None),
@@ -518,6 +566,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.5,
         help="agreement at which a task counts as accepted (0: every task accepted)",
     )
+    parser.add_argument(
+        "--quality-from",
+        choices=("pairwise", "majority", "dawid-skene"),
+        default="pairwise",
+        help="what an answer's quality score measures agreement with: each other worker "
+        "(default), the others' majority answer, or the others' answers weighted by their "
+        "Dawid-Skene reliability (a platform that consolidates labels by EM)",
+    )
     parser.add_argument("--ds-smoothing", type=float, default=1.0, help="DS pseudo-counts")
     parser.add_argument("--bootstrap", type=int, default=1000, help="draws (0: no intervals)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -529,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "half_life_days": args.half_life_days,
         "long_half_life_days": args.long_half_life_days,
         "accept_at": args.accept_at,
+        "quality_from": args.quality_from,
         "medical_gold": args.medical_gold,
         "medical_items": args.medical_items,
         "ds_smoothing": args.ds_smoothing,
@@ -551,6 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     half_life_days=args.half_life_days,
                     long_half_life_days=args.long_half_life_days,
                     accept_at=args.accept_at,
+                    consensus=args.quality_from,
                     ds_smoothing=args.ds_smoothing,
                     bootstrap=args.bootstrap,
                     seed=args.seed,

@@ -34,7 +34,9 @@ __all__ = [
     "auc",
     "bottom_quartile",
     "build_events",
+    "Consensus",
     "candidate_items",
+    "consensus_agreement",
     "dawid_skene_one_coin",
     "decisions",
     "format_time",
@@ -56,6 +58,14 @@ __all__ = [
 Metric = Literal["hamming", "f1"]
 
 Array = npt.NDArray[np.float64]
+
+#: What an answer's quality score is measured against (never gold).
+#: ``pairwise``: the mean `similarity` to each other worker's answer on the unit.
+#: ``majority``: the other workers' majority answer (per item; a tie counts half).
+#: ``dawid-skene``: the other workers' answers weighted by their one-coin
+#: Dawid-Skene reliability (fitted on all answers, no gold), as a platform that
+#: consolidates redundant labels by EM scores each answer against the consolidated one.
+Consensus = Literal["pairwise", "majority", "dawid-skene"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +167,88 @@ def loo_agreement(
     return out
 
 
+def consensus_agreement(
+    answers: Sequence[Answer],
+    items: Mapping[str, Sequence[str]],
+    metric: Metric,
+    consensus: Consensus,
+    reliability: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """Agreement of each answer with the consensus of the *other* workers on its unit.
+
+    For each item of the unit, P = the other workers' probability that it is
+    selected: their share (``majority``), or the posterior of one-coin
+    Dawid-Skene with the answer's own vote taken out (``dawid-skene``, needs
+    `reliability`). ``hamming``: the mean over items of the credit for the
+    answer's yes/no, P or 1 - P for ``dawid-skene``, and 1, 0.5 (tie) or 0 against
+    the majority label. ``f1``: F1 with the set of items whose P > 0.5. Answers
+    with nobody else on the unit get no value.
+
+    Examples
+    --------
+    >>> a = answer("a1", "w1", "u", ["cause"])
+    >>> b = answer("a2", "w2", "u", ["cause"])
+    >>> c = answer("a3", "w3", "u", [])
+    >>> sorted(consensus_agreement([a, b, c], {"u": ("cause",)}, "hamming", "majority").items())
+    [('a1', 0.5), ('a2', 0.5), ('a3', 0.0)]
+    """
+    if consensus == "pairwise":
+        raise ValueError("pairwise agreement is loo_agreement, not a consensus")
+    if consensus == "dawid-skene" and reliability is None:
+        raise ValueError("dawid-skene consensus needs the workers' reliability")
+    by_unit: dict[str, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_unit[a.unit_id].append(a)
+    out: dict[str, float] = {}
+    for unit_id, group in by_unit.items():
+        unit_items = tuple(items.get(unit_id, ()))
+        for a in group:
+            others = [b for b in group if b.worker_id != a.worker_id]
+            if not others or not unit_items:
+                continue
+            p = _item_probabilities(a, others, unit_items, consensus, reliability or {})
+            if metric == "hamming":
+                credits = []
+                for i in unit_items:
+                    chose = i in a.selected
+                    if consensus == "dawid-skene":
+                        credits.append(p[i] if chose else 1.0 - p[i])
+                    else:
+                        credits.append(0.5 if p[i] == 0.5 else float((p[i] > 0.5) == chose))
+                out[a.answer_id] = float(np.mean(credits))
+            else:
+                agreed = frozenset(i for i in unit_items if p[i] > 0.5)
+                out[a.answer_id] = similarity(a.selected, agreed, (), "f1")
+    return out
+
+
+def _item_probabilities(
+    a: Answer,
+    others: Sequence[Answer],
+    unit_items: Sequence[str],
+    consensus: Consensus,
+    reliability: Mapping[str, float],
+) -> dict[str, float]:
+    if consensus == "majority":
+        return {i: sum(i in b.selected for b in others) / len(others) for i in unit_items}
+    out = {}
+    for i in unit_items:
+        # Flat prior: the consolidated label is the others' reliability-weighted vote.
+        logit = 0.0
+        for b in others:
+            r = min(1.0 - 1e-6, max(1e-6, reliability.get(b.worker_id, 0.5)))
+            logit += (1.0 if i in b.selected else -1.0) * float(np.log(r / (1.0 - r)))
+        out[i] = float(1.0 / (1.0 + np.exp(-logit)))
+    return out
+
+
 def build_events(
     dataset: str,
     answers: Sequence[Answer],
     items: Mapping[str, Sequence[str]],
     metric: Metric,
     accept_at: float = 0.5,
+    consensus: Consensus = "pairwise",
 ) -> tuple[list[dict[str, object]], dict[str, float]]:
     """Turn answers into ``vigil replay`` lines, using only the crowd's own answers.
 
@@ -174,6 +260,8 @@ def build_events(
     ``rejected``) and a quality event (score = that agreement). The quality is
     known only once the unit's answers are in, so ``scored_at`` is the unit's
     last submit time. Lines are sorted by time, tasks before scores, then id.
+    With another `consensus` the agreement is `consensus_agreement` instead
+    (its Dawid-Skene reliabilities fitted on `answers`, no gold).
 
     Returns the lines and the agreement of every scored answer.
 
@@ -191,11 +279,15 @@ def build_events(
         by_unit[a.unit_id].append(a)
     keyed: list[tuple[str, int, str, dict[str, object]]] = []
     quality: dict[str, float] = {}
+    shared: dict[str, float] | None = None
+    if consensus != "pairwise":
+        fit = dawid_skene_one_coin(decisions(answers, items)) if consensus == "dawid-skene" else {}
+        shared = consensus_agreement(answers, items, metric, consensus, fit)
     for unit_id in sorted(by_unit):
         group, unit_items = by_unit[unit_id], items.get(unit_id, ())
         if not unit_items:
             continue
-        agreement = loo_agreement(group, unit_items, metric)
+        agreement = loo_agreement(group, unit_items, metric) if shared is None else shared
         scored_at = format_time(max(a.submitted for a in group))
         for a in group:
             if a.answer_id not in agreement:

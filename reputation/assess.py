@@ -22,6 +22,7 @@ __all__ = [
     "BLOCKING_FLAGS",
     "Band",
     "Components",
+    "ScoreParts",
     "TrustRecord",
     "assess",
     "explain",
@@ -67,18 +68,41 @@ def reason_text(code: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Components:
-    """Component values in 0..1 for one memory length."""
+    """Component values in 0..1 for one memory length (published and explained)."""
 
     reliability: float
     quality: float
     payment_history: float
 
+
+@dataclass(frozen=True, slots=True)
+class ScoreParts:
+    """The evidence behind the score for one memory length (see `TrustModel`).
+
+    ``scored`` is the decayed quality weight and ``quality_sum`` its weighted
+    scores; ``unscored`` the decayed tasks without a quality score and
+    ``unscored_credit`` their estimated outcome credit.
+    """
+
+    scored: float
+    quality_sum: float
+    unscored: float
+    unscored_credit: float
+
     def score(self, model: TrustModel) -> float:
-        """Weighted sum of the components."""
+        """Return the posterior mean share of good work, shrunk to the prior by evidence."""
+        k = model.score_prior_strength
+        return (self.quality_sum + self.unscored_credit + k * model.prior_score) / (
+            self.scored + self.unscored + k
+        )
+
+    def shares(self, model: TrustModel) -> tuple[float, float, float]:
+        """Return the shares of the score resting on quality scores, outcomes and the prior."""
+        total = self.scored + self.unscored + model.score_prior_strength
         return (
-            model.weight_reliability * self.reliability
-            + model.weight_quality * self.quality
-            + model.weight_payment * self.payment_history
+            self.scored / total,
+            self.unscored / total,
+            model.score_prior_strength / total,
         )
 
 
@@ -165,6 +189,17 @@ def _view(model: TrustModel, s: WorkerState, at: float) -> _View:
     )
 
 
+def _parts(v: _View, i: int) -> ScoreParts:
+    # A task with a quality score counts by that score only; the rest by outcome. Which
+    # tasks went unscored is not stored, so they are taken to be the failed ones first
+    # (an abandoned task has no output to score): their credit is what the scored
+    # tasks, at most 1 each, leave over. Exact when only failures or only successes
+    # go unscored, and never kinder than the truth.
+    unscored = max(0.0, v.attempts[i] - v.q_weight[i])
+    credit = min(unscored, max(0.0, v.credit[i] - v.q_weight[i]))
+    return ScoreParts(v.q_weight[i], v.q_sum[i], unscored, credit)
+
+
 def _components(model: TrustModel, v: _View, i: int) -> Components:
     k, kq = model.prior_strength, model.quality_prior_strength
     reliability = (v.credit[i] + k * model.prior_reliability) / (v.attempts[i] + k)
@@ -202,13 +237,13 @@ def assess(model: TrustModel, s: WorkerState, at: datetime | None = None) -> Tru
     if t_ref is not None:
         at_s = max(at_s, t_ref)
     v = _view(model, s, at_s)
-    short, long_ = _components(model, v, 0), _components(model, v, 1)
-    score, score_long = _clip(short.score(model)), _clip(long_.score(model))
+    short = _components(model, v, 0)
+    score, score_long = _clip(_parts(v, 0).score(model)), _clip(_parts(v, 1).score(model))
     score = min(score, score_cap(model, s))
     evidence_units = v.attempts[0] + 0.5 * v.q_weight[0]
     confidence = evidence_units / (evidence_units + model.confidence_k)
     band, rule, gates = _band(model, s, v, score, score_long, confidence)
-    reasons = _reasons(model, s, v, short, confidence, gates, at_s)
+    reasons = _reasons(model, s, v, short, _parts(v, 0), confidence, gates, at_s)
     return TrustRecord(
         worker_id=s.worker_id,
         as_of=datetime.fromtimestamp(at_s, UTC),
@@ -313,6 +348,7 @@ def _reasons(
     s: WorkerState,
     v: _View,
     c: Components,
+    parts: ScoreParts,
     confidence: float,
     gates: tuple[str, ...],
     at_s: float,
@@ -321,10 +357,12 @@ def _reasons(
     if confidence < model.new_confidence:
         out.append("LITTLE_EVIDENCE")
     out.extend(gates)
-    # Component reasons ordered by how far they move the score from the prior.
+    # Component reasons ordered by how far they move the score from the prior: each
+    # component's distance from its prior times the share of the score resting on it.
     signals: list[tuple[float, str]] = []
-    rel_delta = model.weight_reliability * (c.reliability - model.prior_reliability)
-    q_delta = model.weight_quality * (c.quality - model.prior_quality)
+    q_share, outcome_share, _ = parts.shares(model)
+    rel_delta = outcome_share * (c.reliability - model.prior_reliability)
+    q_delta = q_share * (c.quality - model.prior_quality)
     if c.reliability < model.prior_reliability - 0.1:
         signals.append((abs(rel_delta), "LOW_RELIABILITY"))
     elif c.reliability >= 0.9 and v.attempts[0] >= 10:
@@ -372,15 +410,36 @@ def _evidence(s: WorkerState, v: _View) -> dict[str, object]:
 
 
 def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> dict[str, object]:
-    """Return the record with the inputs behind every number and the band's rule."""
+    """Return the record with the inputs behind every number and the band's rule.
+
+    ``score_inputs`` shows the evidence the score pools (quality-scored tasks,
+    tasks counted by outcome, the prior's pseudo-tasks); each component's
+    ``weight`` is the share of the score resting on it, so payment history,
+    which gates ``trusted`` but is not in the score, has weight 0.
+    """
     r = assess(model, s, at)
     v = _view(model, s, r.as_of.timestamp())
     c = r.components
+    parts = _parts(v, 0)
+    q_share, outcome_share, prior_share = parts.shares(model)
     return {
         "worker_id": s.worker_id,
         "as_of": format_time(r.as_of),
         "score": r.score,
-        "score_uncapped": _clip(c.score(model)),
+        "score_uncapped": _clip(parts.score(model)),
+        "score_inputs": {
+            "rule": (
+                "(quality score sum + outcome credit of unscored tasks + prior strength x prior)"
+                " / (quality weight + unscored tasks + prior strength)"
+            ),
+            "decayed_quality_weight": parts.scored,
+            "decayed_quality_sum": parts.quality_sum,
+            "decayed_unscored_tasks": parts.unscored,
+            "unscored_outcome_credit": parts.unscored_credit,
+            "prior": model.prior_score,
+            "prior_strength": model.score_prior_strength,
+            "prior_share": prior_share,
+        },
         "score_cap": {
             "value": score_cap(model, s),
             "why": "open alerts cap the score until an analyst resolves them"
@@ -395,7 +454,7 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
         "components": {
             "reliability": {
                 "value": c.reliability,
-                "weight": model.weight_reliability,
+                "weight": outcome_share,
                 "prior": model.prior_reliability,
                 "inputs": {
                     "decayed_successes": v.credit[0],
@@ -405,7 +464,7 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
             },
             "quality": {
                 "value": c.quality,
-                "weight": model.weight_quality,
+                "weight": q_share,
                 "prior": model.prior_quality,
                 "inputs": {
                     "decayed_score_sum": v.q_sum[0],
@@ -415,7 +474,7 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
             },
             "payment_history": {
                 "value": c.payment_history,
-                "weight": model.weight_payment,
+                "weight": 0.0,
                 "prior": model.prior_payment,
                 "inputs": {
                     "tenure_days": v.tenure_days,

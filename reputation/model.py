@@ -41,16 +41,35 @@ def payout_weight(amount: Decimal) -> float:
 
 @dataclass(frozen=True, slots=True)
 class TrustModel:
-    """Time-weighted Beta-style trust model with three channels.
+    """Time-weighted Beta-style trust model: the score estimates the quality of the work.
 
     Evidence is weighted by ``2 ** (-(t_ref - t) / half_life)`` in *event* time,
-    so the sum is the same whatever order events arrive in. Each component is a
-    posterior mean shrunk towards the population base rate (the prior) by
-    pseudo-counts, so with no evidence (or evidence decayed away) the score is the
-    prior, not 0.5. Two time scales make the bands stable: entering a band needs
-    the long-memory score, leaving it needs the short-memory score to cross a
-    wider threshold, which acts as hysteresis without remembering the arrival
-    order.
+    so the sum is the same whatever order events arrive in.
+
+    The score is one posterior mean: the decayed share of good work, shrunk towards
+    the population's quality base rate (`prior_quality`) by `score_prior_strength`
+    pseudo-tasks. Each task counts once: by its quality score when it has one (a
+    graded verdict on the output), otherwise by its outcome (accepted 1, late 0.5,
+    rejected and abandoned 0). Counting the accept/reject verdict *and* the
+    quality score of the same output would count one piece of evidence twice, and
+    the coarser, thresholded copy would add noise to the ranking. Because the
+    per-task link is not stored, the tasks without a quality score are estimated
+    from the sums: decayed tasks minus decayed quality weight (a quality weight of
+    1 is one task's worth), taken to be the failed tasks first (an abandoned task
+    has no output to score), so their credit is never overestimated.
+
+    Tenure, volume and payer diversity are *not* in the score: a good worker
+    with a short history ranks above a mediocre one with a long history. They
+    gate the band instead (``trusted`` needs `min_tenure_days`, `min_payers`,
+    `min_tasks` and `trusted_min_confidence`), and volume sets the confidence, so
+    a new identity still cannot become ``trusted`` quickly. The components
+    (reliability, quality, payment history) are published and explained as
+    before; each is its own posterior mean shrunk to its own prior.
+
+    With no evidence, or evidence decayed away, the score is the prior, not 0.5.
+    Two time scales make the bands stable: entering a band needs the long-memory
+    score, leaving it needs the short-memory score to cross a wider threshold,
+    which acts as hysteresis without remembering the arrival order.
 
     Parameters
     ----------
@@ -59,9 +78,14 @@ class TrustModel:
     prior_reliability, prior_quality, prior_payment
         Population base rates each component falls back to.
     prior_strength, quality_prior_strength
-        Pseudo-counts of the priors (how much evidence it takes to move away).
-    weight_reliability, weight_quality, weight_payment
-        Weights of the components in the score; they must sum to 1.
+        Pseudo-counts of the component priors (how much evidence it takes to
+        move a component away from its prior).
+    score_prior_strength
+        Pseudo-tasks of the score's prior (`prior_quality`): how much evidence
+        it takes to move the score away from the population base rate. Small on
+        purpose: the prior is one fixed number for every task type, and a
+        strong prior misranks workers of a task type whose scores sit far from
+        it (fewer tasks would mean closer to the prior, not better work).
     confidence_k
         Decayed evidence units at which confidence is 0.5.
     tenure_full_days, volume_half, payers_full, payer_cap
@@ -85,11 +109,11 @@ class TrustModel:
     Examples
     --------
     >>> TrustModel().prior_score
-    0.7195
-    >>> TrustModel(weight_quality=0.9)
+    0.75
+    >>> TrustModel(score_prior_strength=0)
     Traceback (most recent call last):
     ...
-    reputation.errors.ConfigError: component weights must sum to 1, got 1.55
+    reputation.errors.ConfigError: score_prior_strength must be > 0, got 0
     """
 
     half_life_days: float = 30.0
@@ -99,9 +123,7 @@ class TrustModel:
     prior_payment: float = 0.35
     prior_strength: float = 5.0
     quality_prior_strength: float = 3.0
-    weight_reliability: float = 0.45
-    weight_quality: float = 0.35
-    weight_payment: float = 0.20
+    score_prior_strength: float = 1.0
     confidence_k: float = 25.0
     tenure_full_days: float = 90.0
     volume_half: float = 10.0
@@ -109,8 +131,8 @@ class TrustModel:
     payer_cap: float = 15.0
     trusted_enter: float = 0.80
     trusted_exit: float = 0.74
-    review_enter: float = 0.50
-    review_exit: float = 0.56
+    review_enter: float = 0.40
+    review_exit: float = 0.46
     min_tenure_days: float = 30.0
     min_payers: int = 3
     min_tasks: int = 40
@@ -119,7 +141,7 @@ class TrustModel:
     review_min_confidence: float = 0.3
     alert_score_cap: float = 0.45
     blocked_score_cap: float = 0.05
-    version: str = field(default="1")
+    version: str = field(default="2")
 
     def __post_init__(self) -> None:
         for name in (
@@ -127,6 +149,7 @@ class TrustModel:
             "long_half_life_days",
             "prior_strength",
             "quality_prior_strength",
+            "score_prior_strength",
             "confidence_k",
             "tenure_full_days",
             "volume_half",
@@ -157,9 +180,6 @@ class TrustModel:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {value}")
-        total = self.weight_reliability + self.weight_quality + self.weight_payment
-        if abs(total - 1.0) > 1e-9:
-            raise ConfigError(f"component weights must sum to 1, got {round(total, 6)}")
         if self.trusted_exit > self.trusted_enter:
             raise ConfigError(f"trusted_exit must be <= trusted_enter, got {self.trusted_exit}")
         if self.review_exit < self.review_enter:
@@ -176,10 +196,5 @@ class TrustModel:
 
     @property
     def prior_score(self) -> float:
-        """The score of a worker with no evidence."""
-        return round(
-            self.weight_reliability * self.prior_reliability
-            + self.weight_quality * self.prior_quality
-            + self.weight_payment * self.prior_payment,
-            12,
-        )
+        """The score of a worker with no evidence: the quality base rate."""
+        return self.prior_quality
