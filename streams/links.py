@@ -288,10 +288,12 @@ class LinkProcessor:
         alerts = self._matches(() if match is None else (match,))
         # Shared-wallet alerts change only with the set of workers paid to the wallet
         # (their ids are type, worker and wallet): skip the check for a known worker.
-        if all(q.worker_id != p.worker_id for q in old.payouts):
+        new_worker = all(q.worker_id != p.worker_id for q in old.payouts)
+        if new_worker:
             alerts += self._new(self.links.wallet_alerts(self.exposure, state))
-        # A wallet's first payout makes it a payout wallet: its earlier transfers now count.
-        targets = {e.recipient for e in state.sent} if len(old.payouts) == 0 else set()
+        # A wallet's first payout to a worker ties that worker to where the wallet sent
+        # funds before: its earlier transfers now count for the worker.
+        targets = {e.recipient for e in state.sent} if new_worker else set()
         for target in sorted(targets):
             alerts += self._new(self.links.consolidation_alerts(self.exposure, lookup, target))
         return alerts
