@@ -223,11 +223,15 @@ class LinkProcessor:
             record = [*head, "link", *claim.to_json()]
         else:
             return
+        self._put_index(targets, record)
+
+    def _put_index(self, targets: Iterable[Address], record: list[object]) -> None:
+        alert_id = record[0]
         for address in targets:
             if self.exposure.is_barrier(address, self.store.address(address)):
                 continue
             entries = self.store.indexed(address)
-            if len(entries) < MAX_INDEXED and all(e[0] != alert.alert_id for e in entries):
+            if len(entries) < MAX_INDEXED and all(e[0] != alert_id for e in entries):
                 self.store.put_indexed(address, [*entries, record])
 
     def _recheck(self, address: Address, at: datetime) -> list[Alert]:
@@ -266,6 +270,11 @@ class LinkProcessor:
                     for m in self.exposure.rescreen(lookup, [claim.wallet])
                     if m.worker_id == claim.worker_id
                 )
+            current = verdict.current
+            if verdict.status == "valid" and current is not None and current.path is not None:
+                # Another path holds it now: watch that path's inner addresses instead.
+                again = LinkClaim.from_match(current)
+                self._put_index(again.inner, [*e[:4], "link", *again.to_json()])
             if verdict.status == "withdraw":
                 self.store.unmark_raised(alert_id)
                 self.withdrawals.append(
