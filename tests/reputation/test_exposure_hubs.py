@@ -37,9 +37,7 @@ def at(day: float) -> datetime:
 
 
 def transfer(i: int, a: Address, b: Address, day: float) -> TransferEvent:
-    return TransferEvent(
-        f"1:0x{i:064x}:0", 1, i, at(day), f"0x{i:064x}", 0, "ETH", a, b, 1000, 18
-    )
+    return TransferEvent(f"1:0x{i:064x}:0", 1, i, at(day), f"0x{i:064x}", 0, "ETH", a, b, 1000, 18)
 
 
 def payout(i: int, worker: str, wallet: Address, day: float) -> PayoutEvent:
