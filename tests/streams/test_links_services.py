@@ -293,3 +293,25 @@ def test_table_store_keeps_the_index_and_withdrawn_ids() -> None:
     assert store.indexed(addr(1)) == []
     store.put_indexed(addr(1), [["a-1", "SHARED_WALLET", "w-1", addr(1), "shared", "paid_to"]])
     assert store.indexed(addr(1))[0][0] == "a-1"
+
+
+def test_an_alert_kept_by_another_path_is_withdrawn_when_that_path_stops_too() -> None:
+    # Found by the property above: the alert is raised through 6, kept through 8 when 6
+    # becomes a hub, and must be re-checked again when 8 becomes one.
+    a = {i: addr(i) for i in range(10)}
+    facts: list[Fact] = [
+        transfer(a[0], a[6], 11),
+        transfer(a[0], a[3], 8),
+        transfer(a[6], a[8], 19),
+        transfer(a[6], a[4], 18),
+        listing(a[4]),
+        transfer(a[8], a[6], 10),
+        transfer(a[8], a[4], 2),
+        payout("w-2", a[0], 3),
+        transfer(a[0], a[8], 17),
+        transfer(a[6], a[3], 5),  # 6 becomes a hub: the path through 8 still holds
+        transfer(a[2], a[8], 17),  # 8 becomes a hub: nothing holds
+    ]
+    run = Run(facts, ExposureModel(hub_degree=3, sketch_size=8), LinkModel())
+    assert run.raised and run.standing == {}
+    assert [w.revalidation.barrier.address for w in run.withdrawn] == [a[8]]  # type: ignore[union-attr]
