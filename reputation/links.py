@@ -35,7 +35,10 @@ from reputation.events import Address, format_time
 from reputation.exposure.graph import AddressState, Lookup, Revalidation
 from reputation.exposure.search import ExposureModel
 
-__all__ = ["DeviceState", "LinkModel", "Sighting"]
+__all__ = ["MAX_NOT_SHARED", "DeviceState", "LinkModel", "Sighting"]
+
+#: Services and hubs named in a consolidation alert as destinations that do not count.
+MAX_NOT_SHARED = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,10 @@ class LinkModel:
     ) -> list[Alert]:
         """``SHARED_WALLET`` for workers whose own payout wallets all send funds to `address`.
 
-        Needs at least `min_workers` workers and as many distinct sending wallets:
+        The evidence's ``not_shared`` names the services and hubs the same
+        wallets also sent to, with the reason each does not count (``service:
+        Binance 14 (shipped list)``). Needs at least `min_workers` workers and as
+        many distinct sending wallets:
         one wallet shared by several workers sweeping to its exchange deposit is
         the shared wallet's alert, not a second one. A worker's evidence is the
         earliest transfer from one of its payout wallets; which payouts a wallet
@@ -148,9 +154,19 @@ class LinkModel:
                 old = firsts.get(worker_id)
                 if old is None or (edge.at, edge.event_id) < (old.at, old.event_id):
                     firsts[worker_id] = _First(edge.at, edge.event_id, edge.sender)
-        if len(senders) < self.min_workers:
+        if len(senders) < self.min_workers or len(firsts) < self.min_workers:
             return []
-        return self._alerts("SHARED_WALLET", address, firsts, address, "forwarded_to")
+        # Where else these wallets sent funds that does not count: services and hubs.
+        elsewhere = sorted(
+            {e.recipient for a in senders if (x := lookup(a)) is not None for e in x.sent}
+            - {address}
+        )
+        stops = [
+            b.to_json() for v in elsewhere if (b := exposure.barrier(v, lookup(v))) is not None
+        ][:MAX_NOT_SHARED]
+        return self._alerts(
+            "SHARED_WALLET", address, firsts, address, "forwarded_to", {"not_shared": stops}
+        )
 
     def revalidate_shared(
         self, exposure: ExposureModel, lookup: Lookup, alert: Alert
@@ -201,6 +217,7 @@ class LinkModel:
         firsts: dict[str, _First],
         wallet: Address | None,
         relation: str,
+        extra: dict[str, object] | None = None,
     ) -> list[Alert]:
         if len(firsts) < self.min_workers:
             return []
@@ -219,6 +236,7 @@ class LinkModel:
                 "workers": workers,
                 "n_workers": len(order),
                 "threshold": self.min_workers,
+                **(extra or {}),
             }
             out.append(
                 shared_alert(

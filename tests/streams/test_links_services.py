@@ -201,6 +201,10 @@ def test_ring_consolidating_to_a_private_address_still_raises_shared_wallet() ->
     run = Run(facts, *default_settings())
     assert run.types() == {("SHARED_WALLET", f"ring-{k}") for k in range(3)}
     assert all(w == cash_out for _, _, w in run.standing.values())
+    for evidence in run.evidence.values():  # where else they sent, and why it does not count
+        assert [b["reason"] for b in evidence["not_shared"]] == [  # type: ignore[attr-defined]
+            "service: Binance 14 (shipped list)"
+        ]
 
 
 def test_direct_two_hop_link_through_a_private_address_still_raises() -> None:
