@@ -16,7 +16,7 @@ per inner address of a raised alert's path (and per shared address of a
 ``SHARED_WALLET``), a small index of those alerts; when a transfer makes the
 address a hub, it re-checks them with the pure `ExposureModel.revalidate` and
 `LinkModel.revalidate_shared`, raises what now applies instead, and queues a
-`Withdrawal` for each alert that no longer stands (`take_withdrawals`). Hub
+`WalletWithdrawal` for each alert that no longer stands (`take_withdrawals`). Hub
 status only grows, so after the re-check the standing alerts are those the
 final graph gives, whatever the arrival order (``config/README.md`` lists
 the residual).
@@ -30,7 +30,14 @@ from datetime import datetime
 from typing import Protocol
 
 from reputation.alerts import Alert, sanctions_alert
-from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent, parse_time
+from reputation.events import (
+    Address,
+    PayoutEvent,
+    SanctionEntry,
+    TransferEvent,
+    format_time,
+    parse_time,
+)
 from reputation.exposure.graph import AddressState, LinkClaim, PayoutMatch, Revalidation
 from reputation.exposure.search import ExposureModel
 from reputation.links import DeviceState, LinkModel, Sighting
@@ -41,7 +48,7 @@ __all__ = [
     "LinkProcessor",
     "LinkStore",
     "MemoryLinkStore",
-    "Withdrawal",
+    "WalletWithdrawal",
     "parse_sighting",
 ]
 
@@ -51,34 +58,45 @@ MAX_INDEXED = 512
 
 
 @dataclass(frozen=True, slots=True)
-class Withdrawal:
-    """An alert raised earlier that no longer stands: its path now runs through a hub.
+class WalletWithdrawal:
+    """A wallet-side alert raised earlier that no longer stands: its path now runs through a hub.
 
-    ``at`` is the event time of the transfer that made the address a hub;
-    ``revalidation`` says why (``service: …`` or ``hub: N distinct
-    counterparties``) and what the payout matches now.
+    It repeats the alert's identity (id, kind, type, worker, wallet,
+    ``detected_at``); ``at`` is the event time of the transfer that made the
+    address a hub; ``revalidation`` says why (``path stopped at hub: N
+    distinct counterparties``) and what the payout matches now.
     """
 
     alert_id: str
-    worker_id: str | None
+    kind: str
     type: str
+    worker_id: str | None
     wallet: Address | None
+    detected_at: datetime
     at: datetime
     revalidation: Revalidation
 
-    def to_json(self) -> dict[str, object]:
-        """Return the JSON form (for the alert-status record the caller writes)."""
-        from reputation.events import format_time
+    @property
+    def reason(self) -> str:
+        """Why the alert no longer stands, for a person."""
+        return self.revalidation.reason
 
+    def to_json(self) -> dict[str, object]:
+        """Return the ``vigil.alerts`` record of the withdrawal (``"status": "withdrawn"``)."""
         return {
             "alert_id": self.alert_id,
-            "worker_id": self.worker_id,
+            "kind": self.kind,
             "type": self.type,
+            "severity": "low",
+            "worker_id": self.worker_id,
             "wallet": self.wallet,
-            "at": format_time(self.at),
-            "reason": self.revalidation.reason,
-            "revalidation": self.revalidation.to_json(),
-        }
+            "detected_at": format_time(self.detected_at),
+            "status": "withdrawn",
+            "reason": self.reason,
+            "evidence": {"withdrawn": self.reason, "at": format_time(self.at),
+                         "revalidation": self.revalidation.to_json()},
+            "event_ids": [],
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +110,6 @@ class DeviceSighting:
 
     def to_json(self) -> dict[str, object]:
         """Return the forwarded record."""
-        from reputation.events import format_time
-
         return {
             "worker_id": self.worker_id,
             "device_id": self.device_id,
@@ -190,9 +206,9 @@ class LinkProcessor:
         self.exposure = exposure
         self.links = links
         self.store = store
-        self.withdrawals: list[Withdrawal] = []
+        self.withdrawals: list[WalletWithdrawal] = []
 
-    def take_withdrawals(self) -> list[Withdrawal]:
+    def take_withdrawals(self) -> list[WalletWithdrawal]:
         """Return the withdrawals found since the last call, and forget them."""
         out, self.withdrawals = self.withdrawals, []
         return out
@@ -211,7 +227,14 @@ class LinkProcessor:
 
     def _index(self, alert: Alert) -> None:
         """Remember a raised alert under the addresses that could still turn into hubs."""
-        head: list[object] = [alert.alert_id, alert.type, alert.worker_id, alert.wallet]
+        head: list[object] = [
+            alert.alert_id,
+            alert.type,
+            alert.worker_id,
+            alert.wallet,
+            alert.kind,
+            format_time(alert.detected_at),
+        ]
         if alert.type == "SHARED_WALLET":
             relation = "paid_to" if "paid_to" in alert.evidence else "forwarded_to"
             shared = alert.evidence.get(relation)
@@ -246,9 +269,10 @@ class LinkProcessor:
             alert_id, alert_type = str(e[0]), str(e[1])
             worker_id = None if e[2] is None else str(e[2])
             wallet = None if e[3] is None else Address(str(e[3]))
+            kind, detected_at = str(e[4]), parse_time(e[5], "detected_at")
             if not self.store.raised(alert_id):
                 continue
-            if e[4] == "shared":
+            if e[6] == "shared":
                 raised = Alert(
                     alert_id=alert_id,
                     kind="drift",
@@ -257,12 +281,12 @@ class LinkProcessor:
                     worker_id=worker_id,
                     wallet=wallet,
                     detected_at=at,
-                    evidence={str(e[5]): address},
+                    evidence={str(e[7]): address},
                     event_ids=(),
                 )
                 verdict = self.links.revalidate_shared(self.exposure, lookup, raised)
             else:
-                claim = LinkClaim.from_json(e[5:])
+                claim = LinkClaim.from_json(e[7:])
                 verdict = self.exposure.revalidate(lookup, claim)
                 # What the payouts of this worker to this wallet match now (maybe another kind).
                 alerts += self._matches(
@@ -274,11 +298,13 @@ class LinkProcessor:
             if verdict.status == "valid" and current is not None and current.path is not None:
                 # Another path holds it now: watch that path's inner addresses instead.
                 again = LinkClaim.from_match(current)
-                self._put_index(again.inner, [*e[:4], "link", *again.to_json()])
+                self._put_index(again.inner, [*e[:6], "link", *again.to_json()])
             if verdict.status == "withdraw":
                 self.store.unmark_raised(alert_id)
                 self.withdrawals.append(
-                    Withdrawal(alert_id, worker_id, alert_type, wallet, at, verdict)
+                    WalletWithdrawal(
+                        alert_id, kind, alert_type, worker_id, wallet, detected_at, at, verdict
+                    )
                 )
         return alerts
 

@@ -21,7 +21,7 @@ from config.settings import load_settings
 from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent
 from reputation.exposure import ExposureModel
 from reputation.links import LinkModel
-from streams.links import LinkProcessor, MemoryLinkStore, Withdrawal
+from streams.links import LinkProcessor, MemoryLinkStore, WalletWithdrawal
 from streams.linkstore import TableLinkStore
 from streams.replay import link_fact
 
@@ -67,7 +67,7 @@ class Run:
         self.processor = LinkProcessor(exposure, links, MemoryLinkStore())
         self.standing: dict[str, tuple[str, str | None, str | None]] = {}
         self.raised: list[str] = []
-        self.withdrawn: list[Withdrawal] = []
+        self.withdrawn: list[WalletWithdrawal] = []
         for fact in facts:
             for alert in link_fact(self.processor, fact):
                 self.raised.append(alert.alert_id)
@@ -319,3 +319,14 @@ def test_an_alert_kept_by_another_path_is_withdrawn_when_that_path_stops_too() -
     run = Run(facts, ExposureModel(hub_degree=3, sketch_size=8), LinkModel())
     assert run.raised and run.standing == {}
     assert [w.revalidation.barrier.address for w in run.withdrawn] == [a[8]]  # type: ignore[union-attr]
+
+
+def test_a_withdrawal_repeats_the_alert_identity_with_status_withdrawn() -> None:
+    hub = addr(780)
+    run = Run(exchange_world(hub) + hub_traffic(hub, day=20), *default_settings())
+    w = next(w for w in run.withdrawn if w.type == "SANCTIONED_LINKED_PAYOUT")
+    rec = w.to_json()
+    assert rec["status"] == "withdrawn" and rec["kind"] == "sanctions"
+    assert rec["alert_id"] == w.alert_id and rec["worker_id"] == "w-0"
+    assert rec["detected_at"] == "2026-03-02T00:00:00Z"  # the alert's, not the withdrawal's
+    assert rec["reason"] == "path stopped at hub: 101 distinct counterparties"
