@@ -280,7 +280,7 @@ class LinkProcessor:
                     severity="high",
                     worker_id=worker_id,
                     wallet=wallet,
-                    detected_at=at,
+                    detected_at=detected_at,
                     evidence={str(e[7]): address},
                     event_ids=(),
                 )
