@@ -54,7 +54,7 @@ class _Reach:
     stopped: frozenset[Address] = frozenset()  # services and hubs the search did not pass
 
 
-#: Services and hubs named per answer as where paths stopped (the nearest, smallest first).
+#: Services and hubs named per answer as where paths stopped (smallest addresses first).
 MAX_STOPPED = 8
 
 
