@@ -11,6 +11,7 @@ __all__ = [
     "ReorgTooDeepError",
     "RpcError",
     "SanctionsFormatError",
+    "ServiceListError",
 ]
 
 
@@ -62,3 +63,16 @@ class SanctionsFormatError(ChainError, ValueError):
     that the file is OFAC's ``SDN.XML`` / ``sdn_advanced.xml`` or the CSV of
     ``chain/data/``.
     """
+
+
+class ServiceListError(ChainError, ValueError):
+    """A service-address list (``chain/data/service_addresses.csv`` or its format) is invalid.
+
+    Operators: fix the named row (an EIP-55 address, a label, a category of
+    exchange, dex, bridge or contract, a source and an ``as_of`` date), or
+    set ``VIGIL_SHIPPED_SERVICES=false`` to start without the shipped list.
+    """
+
+    def __init__(self, row: int, detail: str) -> None:
+        super().__init__(f"row {row}: {detail}")
+        self.row = row

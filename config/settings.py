@@ -20,6 +20,7 @@ from reputation.drift import DriftModel
 from reputation.errors import ConfigError, InvalidEventError
 from reputation.events import parse_address
 from reputation.exposure.search import ExposureModel
+from reputation.exposure.services import ServiceDirectory
 from reputation.links import LinkModel
 from reputation.model import TrustModel
 
@@ -29,8 +30,10 @@ __all__ = [
     "EngineConfig",
     "KafkaConfig",
     "Settings",
+    "load_services",
     "load_settings",
     "load_settings_from_environ",
+    "parse_bool",
     "settings_of",
 ]
 
@@ -510,6 +513,56 @@ def parse_services(raw: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def parse_bool(variable: str, raw: str | None, default: bool) -> bool:
+    """Parse a yes/no setting (``true/false``, ``yes/no``, ``on/off``, ``1/0``).
+
+    Examples
+    --------
+    >>> parse_bool("X", "off", True), parse_bool("X", None, True)
+    (False, True)
+    """
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{variable} must be true or false, got {raw!r}")
+
+
+def load_services(env: Mapping[str, str]) -> ServiceDirectory:
+    """Return the known service addresses: the shipped list plus ``VIGIL_SERVICE_ADDRESSES``.
+
+    The shipped list (``chain/data/service_addresses.csv``, labelled and
+    sourced) is on unless ``VIGIL_SHIPPED_SERVICES`` is false; the operator's
+    addresses are always added to it.
+
+    Examples
+    --------
+    >>> len(load_services({})) > 40
+    True
+    >>> extra = "0x" + "ab" * 20
+    >>> d = load_services({"VIGIL_SHIPPED_SERVICES": "false", "VIGIL_SERVICE_ADDRESSES": extra})
+    >>> len(d), d.get(extra).origin
+    (1, 'VIGIL_SERVICE_ADDRESSES')
+    """
+    configured = ServiceDirectory.from_addresses(
+        parse_services(env.get("VIGIL_SERVICE_ADDRESSES", "")), "VIGIL_SERVICE_ADDRESSES"
+    )
+    if not parse_bool("VIGIL_SHIPPED_SERVICES", env.get("VIGIL_SHIPPED_SERVICES"), True):
+        return configured
+    # Imported here: chain/ pulls in the RPC stack, which only this step of config needs.
+    from chain.errors import ServiceListError
+    from chain.services import load_shipped_services
+
+    try:
+        shipped = load_shipped_services()
+    except ServiceListError as exc:
+        raise ConfigError(f"chain/data/service_addresses.csv: {exc}") from None
+    return shipped.merged(configured)
+
+
 def _dataclass_from_env(cls: type, env: Mapping[str, str], prefix: str, **fixed: object) -> Any:
     overrides: dict[str, object] = dict(fixed)
     for f in dataclasses.fields(cls):
@@ -569,7 +622,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tls_key=_path(env, "VIGIL_API_TLS_KEY"),
         canonical_url=env.get("VIGIL_CANONICAL_URL") or env.get("NODE_CANONICAL_URL") or None,
     )
-    services = parse_services(env.get("VIGIL_SERVICE_ADDRESSES", ""))
+    services = load_services(env)
     return Settings(
         kafka=kafka,
         engine=engine,

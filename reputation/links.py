@@ -10,8 +10,14 @@ address (payouts received, transfers kept). Three patterns raise
 - the payout wallets of several workers sending funds on to one address
   (a consolidation point).
 
-Known service addresses (exchanges, bridges) and hubs receive from everyone and
-are never a consolidation point or a shared wallet.
+Known service addresses (exchanges, DEX pools, bridges) and hubs receive from
+everyone and are never a consolidation point or a shared wallet. Consolidation
+looks one hop out only: two workers whose wallets each sweep to their own
+exchange deposit address, which sweeps on to the exchange's hot wallet, share
+nothing (the deposit addresses differ; the hot wallet is a service or a hub).
+Several workers' wallets sending to one deposit address do share it: a deposit
+address belongs to one customer. `LinkModel.revalidate_shared` tells whether a
+``SHARED_WALLET`` raised before its address was known to be a hub still stands.
 
 Every alert's time and triggering events come from event times (the moment the
 pattern first existed for that worker), so the same events in any order give
@@ -26,10 +32,13 @@ from datetime import datetime
 from reputation.alerts import Alert, shared_alert
 from reputation.errors import ConfigError
 from reputation.events import Address, format_time
-from reputation.exposure.graph import AddressState, Lookup
+from reputation.exposure.graph import AddressState, Lookup, Revalidation
 from reputation.exposure.search import ExposureModel
 
-__all__ = ["DeviceState", "LinkModel", "Sighting"]
+__all__ = ["MAX_NOT_SHARED", "DeviceState", "LinkModel", "Sighting"]
+
+#: Services and hubs named in a consolidation alert as destinations that do not count.
+MAX_NOT_SHARED = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +131,10 @@ class LinkModel:
     ) -> list[Alert]:
         """``SHARED_WALLET`` for workers whose own payout wallets all send funds to `address`.
 
-        Needs at least `min_workers` workers and as many distinct sending wallets:
+        The evidence's ``not_shared`` names the services and hubs the same
+        wallets also sent to, with the reason each does not count (``service:
+        Binance 14 (shipped list)``). Needs at least `min_workers` workers and as
+        many distinct sending wallets:
         one wallet shared by several workers sweeping to its exchange deposit is
         the shared wallet's alert, not a second one. A worker's evidence is the
         earliest transfer from one of its payout wallets; which payouts a wallet
@@ -142,9 +154,61 @@ class LinkModel:
                 old = firsts.get(worker_id)
                 if old is None or (edge.at, edge.event_id) < (old.at, old.event_id):
                     firsts[worker_id] = _First(edge.at, edge.event_id, edge.sender)
-        if len(senders) < self.min_workers:
+        if len(senders) < self.min_workers or len(firsts) < self.min_workers:
             return []
-        return self._alerts("SHARED_WALLET", address, firsts, address, "forwarded_to")
+        # Where else these wallets sent funds that does not count: services and hubs.
+        elsewhere = sorted(
+            {e.recipient for a in senders if (x := lookup(a)) is not None for e in x.sent}
+            - {address}
+        )
+        stops = [
+            b.to_json() for v in elsewhere if (b := exposure.barrier(v, lookup(v))) is not None
+        ][:MAX_NOT_SHARED]
+        return self._alerts(
+            "SHARED_WALLET", address, firsts, address, "forwarded_to", {"not_shared": stops}
+        )
+
+    def revalidate_shared(
+        self, exposure: ExposureModel, lookup: Lookup, alert: Alert
+    ) -> Revalidation:
+        """Tell whether a ``SHARED_WALLET`` alert raised earlier still stands.
+
+        It must be withdrawn when its shared address (the wallet paid to, or
+        the address forwarded to) has since become a known service or a hub;
+        it is ``unverifiable`` (kept) when the pattern is no longer in the
+        kept, bounded state for another reason. Pure: the caller reports it.
+
+        Examples
+        --------
+        >>> from datetime import UTC, datetime
+        >>> from decimal import Decimal
+        >>> from reputation.events import PayoutEvent
+        >>> ex, m, w = ExposureModel(), LinkModel(), Address("0x" + "1" * 40)
+        >>> s = AddressState(w)
+        >>> for i in (1, 2):
+        ...     s = ex.add_payout(s, PayoutEvent(f"p-{i}", f"w-{i}", "a", w, 1, "USDC",
+        ...         Decimal(1), None, datetime(2026, 1, i, tzinfo=UTC)))
+        >>> alert = m.wallet_alerts(ex, s)[0]
+        >>> m.revalidate_shared(ex, {w: s}.get, alert).status
+        'valid'
+        >>> m.revalidate_shared(ExposureModel(services=frozenset({w})), {w: s}.get, alert).reason
+        'the shared address is a service: configured service 0x11111111 (configured)'
+        """
+        evidence = alert.evidence
+        paid_to = evidence.get("paid_to")
+        shared = Address(str(paid_to if paid_to is not None else evidence.get("forwarded_to")))
+        state = lookup(shared)
+        stop = exposure.barrier(shared, state)
+        if stop is not None:
+            return Revalidation("withdraw", f"the shared address is a {stop.reason}", stop)
+        if paid_to is not None:
+            now = [] if state is None else self.wallet_alerts(exposure, state)
+        else:
+            now = self.consolidation_alerts(exposure, lookup, shared)
+        if any(a.alert_id == alert.alert_id for a in now):
+            return Revalidation("valid", "the workers still share the address")
+        why = "the pattern is no longer in the kept (bounded) state; the alert is kept"
+        return Revalidation("unverifiable", why)
 
     def _alerts(
         self,
@@ -153,6 +217,7 @@ class LinkModel:
         firsts: dict[str, _First],
         wallet: Address | None,
         relation: str,
+        extra: dict[str, object] | None = None,
     ) -> list[Alert]:
         if len(firsts) < self.min_workers:
             return []
@@ -171,6 +236,7 @@ class LinkModel:
                 "workers": workers,
                 "n_workers": len(order),
                 "threshold": self.min_workers,
+                **(extra or {}),
             }
             out.append(
                 shared_alert(

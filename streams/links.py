@@ -9,6 +9,17 @@ and sanctions entries); in ``vigil replay`` it runs in line. State lives behind
 
 The logic is in `reputation.exposure` and `reputation.links`; this module only
 reads state, calls them, writes state back and says which alerts are new.
+
+Hubs are recognised from their traffic, so an alert can be raised through an
+address before it has enough counterparties to be one. The processor keeps,
+per inner address of a raised alert's path (and per shared address of a
+``SHARED_WALLET``), a small index of those alerts; when a transfer makes the
+address a hub, it re-checks them with the pure `ExposureModel.revalidate` and
+`LinkModel.revalidate_shared`, raises what now applies instead, and queues a
+`WalletWithdrawal` for each alert that no longer stands (`take_withdrawals`). Hub
+status only grows, so after the re-check the standing alerts are those the
+final graph gives, whatever the arrival order (``config/README.md`` lists
+the residual).
 """
 
 from __future__ import annotations
@@ -19,12 +30,73 @@ from datetime import datetime
 from typing import Protocol
 
 from reputation.alerts import Alert, sanctions_alert
-from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent, parse_time
-from reputation.exposure.graph import AddressState, PayoutMatch
+from reputation.events import (
+    Address,
+    PayoutEvent,
+    SanctionEntry,
+    TransferEvent,
+    format_time,
+    parse_time,
+)
+from reputation.exposure.graph import AddressState, LinkClaim, PayoutMatch, Revalidation
 from reputation.exposure.search import ExposureModel
 from reputation.links import DeviceState, LinkModel, Sighting
 
-__all__ = ["DeviceSighting", "LinkProcessor", "LinkStore", "MemoryLinkStore", "parse_sighting"]
+__all__ = [
+    "MAX_INDEXED",
+    "DeviceSighting",
+    "LinkProcessor",
+    "LinkStore",
+    "MemoryLinkStore",
+    "WalletWithdrawal",
+    "parse_sighting",
+]
+
+#: Raised alerts indexed per address (the earliest kept). An address reaches the hub
+#: threshold with at most ``hub_degree`` counterparties, so this is rarely reached.
+MAX_INDEXED = 512
+
+
+@dataclass(frozen=True, slots=True)
+class WalletWithdrawal:
+    """A wallet-side alert raised earlier that no longer stands: its path now runs through a hub.
+
+    It repeats the alert's identity (id, kind, type, worker, wallet,
+    ``detected_at``); ``at`` is the event time of the transfer that made the
+    address a hub; ``revalidation`` says why (``path stopped at hub: N
+    distinct counterparties``) and what the payout matches now.
+    """
+
+    alert_id: str
+    kind: str
+    type: str
+    worker_id: str | None
+    wallet: Address | None
+    detected_at: datetime
+    at: datetime
+    revalidation: Revalidation
+
+    @property
+    def reason(self) -> str:
+        """Why the alert no longer stands, for a person."""
+        return self.revalidation.reason
+
+    def to_json(self) -> dict[str, object]:
+        """Return the ``vigil.alerts`` record of the withdrawal (``"status": "withdrawn"``)."""
+        return {
+            "alert_id": self.alert_id,
+            "kind": self.kind,
+            "type": self.type,
+            "severity": "low",
+            "worker_id": self.worker_id,
+            "wallet": self.wallet,
+            "detected_at": format_time(self.detected_at),
+            "status": "withdrawn",
+            "reason": self.reason,
+            "evidence": {"withdrawn": self.reason, "at": format_time(self.at),
+                         "revalidation": self.revalidation.to_json()},
+            "event_ids": [],
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +110,6 @@ class DeviceSighting:
 
     def to_json(self) -> dict[str, object]:
         """Return the forwarded record."""
-        from reputation.events import format_time
-
         return {
             "worker_id": self.worker_id,
             "device_id": self.device_id,
@@ -79,6 +149,15 @@ class LinkStore(Protocol):
     def mark_raised(self, alert_id: str) -> None:
         """Remember that an alert id was raised."""
 
+    def unmark_raised(self, alert_id: str) -> None:
+        """Forget that an alert id was raised (it was withdrawn; it may be raised again)."""
+
+    def indexed(self, address: Address) -> list[list[object]]:
+        """Return the raised alerts indexed under an address (compact records)."""
+
+    def put_indexed(self, address: Address, entries: list[list[object]]) -> None:
+        """Store the raised alerts indexed under an address (empty: drop the entry)."""
+
 
 @dataclass
 class MemoryLinkStore:
@@ -87,6 +166,7 @@ class MemoryLinkStore:
     addresses: dict[Address, AddressState] = field(default_factory=dict)
     devices: dict[str, DeviceState] = field(default_factory=dict)
     alerts: set[str] = field(default_factory=set)
+    index: dict[Address, list[list[object]]] = field(default_factory=dict)
 
     def address(self, address: Address) -> AddressState | None:
         return self.addresses.get(address)
@@ -106,6 +186,18 @@ class MemoryLinkStore:
     def mark_raised(self, alert_id: str) -> None:
         self.alerts.add(alert_id)
 
+    def unmark_raised(self, alert_id: str) -> None:
+        self.alerts.discard(alert_id)
+
+    def indexed(self, address: Address) -> list[list[object]]:
+        return list(self.index.get(address, ()))
+
+    def put_indexed(self, address: Address, entries: list[list[object]]) -> None:
+        if entries:
+            self.index[address] = list(entries)
+        else:
+            self.index.pop(address, None)
+
 
 class LinkProcessor:
     """Applies wallet-side facts to a `LinkStore` and returns the alerts they raise."""
@@ -114,6 +206,12 @@ class LinkProcessor:
         self.exposure = exposure
         self.links = links
         self.store = store
+        self.withdrawals: list[WalletWithdrawal] = []
+
+    def take_withdrawals(self) -> list[WalletWithdrawal]:
+        """Return the withdrawals found since the last call, and forget them."""
+        out, self.withdrawals = self.withdrawals, []
+        return out
 
     def _state(self, address: Address) -> AddressState:
         return self.store.address(address) or AddressState(address)
@@ -123,8 +221,92 @@ class LinkProcessor:
         for alert in alerts:
             if not self.store.raised(alert.alert_id):
                 self.store.mark_raised(alert.alert_id)
+                self._index(alert)
                 out.append(alert)
         return out
+
+    def _index(self, alert: Alert) -> None:
+        """Remember a raised alert under the addresses that could still turn into hubs."""
+        head: list[object] = [
+            alert.alert_id,
+            alert.type,
+            alert.worker_id,
+            alert.wallet,
+            alert.kind,
+            format_time(alert.detected_at),
+        ]
+        if alert.type == "SHARED_WALLET":
+            relation = "paid_to" if "paid_to" in alert.evidence else "forwarded_to"
+            shared = alert.evidence.get(relation)
+            targets = [Address(str(shared))] if shared else []
+            record = [*head, "shared", relation]
+        elif alert.kind == "sanctions" and alert.evidence.get("path") is not None:
+            claim = LinkClaim.from_evidence(alert.evidence)
+            targets = list(claim.inner)
+            record = [*head, "link", *claim.to_json()]
+        else:
+            return
+        self._put_index(targets, record)
+
+    def _put_index(self, targets: Iterable[Address], record: list[object]) -> None:
+        alert_id = record[0]
+        for address in targets:
+            if self.exposure.is_barrier(address, self.store.address(address)):
+                continue
+            entries = self.store.indexed(address)
+            if len(entries) < MAX_INDEXED and all(e[0] != alert_id for e in entries):
+                self.store.put_indexed(address, [*entries, record])
+
+    def _recheck(self, address: Address, at: datetime) -> list[Alert]:
+        """Re-check the alerts raised through `address`, which just became a hub."""
+        entries = self.store.indexed(address)
+        if not entries:
+            return []
+        self.store.put_indexed(address, [])
+        lookup = self.store.address
+        alerts: list[Alert] = []
+        for e in entries:
+            alert_id, alert_type = str(e[0]), str(e[1])
+            worker_id = None if e[2] is None else str(e[2])
+            wallet = None if e[3] is None else Address(str(e[3]))
+            kind, detected_at = str(e[4]), parse_time(e[5], "detected_at")
+            if not self.store.raised(alert_id):
+                continue
+            if e[6] == "shared":
+                raised = Alert(
+                    alert_id=alert_id,
+                    kind="drift",
+                    type=alert_type,
+                    severity="high",
+                    worker_id=worker_id,
+                    wallet=wallet,
+                    detected_at=detected_at,
+                    evidence={str(e[7]): address},
+                    event_ids=(),
+                )
+                verdict = self.links.revalidate_shared(self.exposure, lookup, raised)
+            else:
+                claim = LinkClaim.from_json(e[7:])
+                verdict = self.exposure.revalidate(lookup, claim)
+                # What the payouts of this worker to this wallet match now (maybe another kind).
+                alerts += self._matches(
+                    m
+                    for m in self.exposure.rescreen(lookup, [claim.wallet])
+                    if m.worker_id == claim.worker_id
+                )
+            current = verdict.current
+            if verdict.status == "valid" and current is not None and current.path is not None:
+                # Another path holds it now: watch that path's inner addresses instead.
+                again = LinkClaim.from_match(current)
+                self._put_index(again.inner, [*e[:6], "link", *again.to_json()])
+            if verdict.status == "withdraw":
+                self.store.unmark_raised(alert_id)
+                self.withdrawals.append(
+                    WalletWithdrawal(
+                        alert_id, kind, alert_type, worker_id, wallet, detected_at, at, verdict
+                    )
+                )
+        return alerts
 
     def _matches(self, matches: Iterable[PayoutMatch]) -> list[Alert]:
         return self._new(sanctions_alert(m) for m in matches)
@@ -141,27 +323,41 @@ class LinkProcessor:
         alerts = self._matches(() if match is None else (match,))
         # Shared-wallet alerts change only with the set of workers paid to the wallet
         # (their ids are type, worker and wallet): skip the check for a known worker.
-        if all(q.worker_id != p.worker_id for q in old.payouts):
+        new_worker = all(q.worker_id != p.worker_id for q in old.payouts)
+        if new_worker:
             alerts += self._new(self.links.wallet_alerts(self.exposure, state))
-        # A wallet's first payout makes it a payout wallet: its earlier transfers now count.
-        targets = {e.recipient for e in state.sent} if len(old.payouts) == 0 else set()
+        # A wallet's first payout to a worker ties that worker to where the wallet sent
+        # funds before: its earlier transfers now count for the worker.
+        targets = {e.recipient for e in state.sent} if new_worker else set()
         for target in sorted(targets):
             alerts += self._new(self.links.consolidation_alerts(self.exposure, lookup, target))
         return alerts
 
     def transfer(self, t: TransferEvent) -> list[Alert]:
-        """Apply a transfer between two addresses: new links to listed addresses, consolidation."""
+        """Apply a transfer between two addresses: new links to listed addresses, consolidation.
+
+        When the transfer makes its sender or recipient a hub, the alerts
+        raised through that address are re-checked (`take_withdrawals`).
+        """
         changed = False
-        for address in {t.sender, t.recipient}:
+        became_hub: list[Address] = []
+        for address in sorted({t.sender, t.recipient}):
             old = self._state(address)
             new = self.exposure.add_transfer(old, t)
             if new is not old:
                 self.store.put_address(new)
                 changed = True
+                if self.exposure.is_barrier(address, new) and not self.exposure.is_barrier(
+                    address, old
+                ):
+                    became_hub.append(address)
         if not changed:
             return []
         lookup = self.store.address
-        alerts = self._matches(self.exposure.matches_after_transfer(lookup, t))
+        alerts: list[Alert] = []
+        for address in became_hub:
+            alerts += self._recheck(address, t.block_time)
+        alerts += self._matches(self.exposure.matches_after_transfer(lookup, t))
         alerts += self._new(self.links.consolidation_alerts(self.exposure, lookup, t.recipient))
         return alerts
 

@@ -2,7 +2,10 @@
 
 All three tables have one partition, like ``{prefix}links``, so the one process
 that owns that partition holds the whole wallet graph and every search runs
-locally. Values are versioned JSON records (`reputation.exposure.codec`).
+locally. The raised-alerts table holds alert ids (``1`` raised, ``0`` withdrawn)
+and, under ``via:<address>``, the alerts raised through an address that may
+still become a hub (`streams.links.LinkProcessor` re-checks them then).
+Values are versioned JSON records (`reputation.exposure.codec`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from reputation.links import DeviceState, Sighting
 __all__ = ["TableLinkStore", "device_from_record", "device_to_record", "read_table"]
 
 _T = TypeVar("_T")
+#: The raised-alerts table also keeps, under ``via:<address>``, the alerts raised through
+#: an address that may still turn out to be a hub; a withdrawn alert's id maps to ``0``.
+_INDEX_PREFIX = b"via:"
+_WITHDRAWN = b"0"
 
 
 def device_to_record(s: DeviceState) -> dict[str, object]:
@@ -131,7 +138,20 @@ class TableLinkStore:
         self._devices.put(state.device_id, state)
 
     def raised(self, alert_id: str) -> bool:
-        return read_table(self._raised, alert_id.encode()) is not None
+        return read_table(self._raised, alert_id.encode()) not in (None, _WITHDRAWN)
 
     def mark_raised(self, alert_id: str) -> None:
         self._write(self._raised, alert_id.encode(), b"1")
+
+    def unmark_raised(self, alert_id: str) -> None:
+        self._write(self._raised, alert_id.encode(), _WITHDRAWN)
+
+    def indexed(self, address: Address) -> list[list[object]]:
+        raw = read_table(self._raised, _INDEX_PREFIX + address.encode())
+        if not raw:
+            return []
+        entries: list[list[object]] = orjson.loads(raw)
+        return entries
+
+    def put_indexed(self, address: Address, entries: list[list[object]]) -> None:
+        self._write(self._raised, _INDEX_PREFIX + address.encode(), orjson.dumps(entries))

@@ -16,10 +16,14 @@ a search visits at most ``max_visited`` addresses.
 A wallet is *linked* when a chain of at most ``max_hops`` transfers, all in one
 direction, joins it to a listed address: its funds reached the listed address
 (``to_listed``) or the listed address's funds reached it (``from_listed``).
-Known service addresses (exchanges, bridges) and hubs (more than
-``hub_degree`` distinct counterparties, estimated with a k-minimum-values
-sketch) never sit *inside* such a path, as commercial tracing follows only
-unhosted wallets; service addresses also keep no edges of their own.
+Known service addresses (a `ServiceDirectory`: exchanges, DEX routers and
+pools, bridges, hub contracts such as WETH, from the shipped, sourced list and
+configuration) and hubs (more than ``hub_degree`` distinct counterparties,
+counted exactly up to ``sketch_size`` with a k-minimum-values sketch) never sit
+*inside* such a path, as commercial tracing follows only unhosted wallets;
+service addresses also keep no edges of their own. A `Barrier` says why a
+search stopped at one; `ExposureModel.revalidate` tells whether an alert raised
+before an address was known to be a hub still stands.
 Zero-value transfers are ignored: anyone can forge one from any address
 ("address poisoning").
 
@@ -42,6 +46,7 @@ from reputation.exposure.graph import (
     Edge,
     Exposure,
     Hop,
+    LinkClaim,
     ListEvent,
     Listing,
     Lookup,
@@ -49,18 +54,22 @@ from reputation.exposure.graph import (
     Path,
     PayoutMatch,
     PayoutRef,
+    Revalidation,
     edge_from_transfer,
 )
 from reputation.exposure.search import ExposureModel
+from reputation.exposure.services import Barrier, Service, ServiceDirectory
 
 __all__ = [
     "EXPOSURE_STATE_VERSION",
     "AddressState",
+    "Barrier",
     "Direction",
     "Edge",
     "Exposure",
     "ExposureModel",
     "Hop",
+    "LinkClaim",
     "ListEvent",
     "Listing",
     "Lookup",
@@ -68,6 +77,9 @@ __all__ = [
     "Path",
     "PayoutMatch",
     "PayoutRef",
+    "Revalidation",
+    "Service",
+    "ServiceDirectory",
     "edge_from_transfer",
     "exposure_state_from_record",
     "exposure_state_to_record",

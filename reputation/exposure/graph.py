@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, cast
 
 from reputation.events import Address, TransferEvent, format_time
+from reputation.exposure.services import Barrier
 
 __all__ = [
     "EPOCH",
@@ -21,6 +22,7 @@ __all__ = [
     "Edge",
     "Exposure",
     "Hop",
+    "LinkClaim",
     "ListEvent",
     "Listing",
     "Lookup",
@@ -28,6 +30,7 @@ __all__ = [
     "Path",
     "PayoutMatch",
     "PayoutRef",
+    "Revalidation",
     "address_hash64",
     "edge_from_transfer",
     "listing_to_json",
@@ -199,9 +202,16 @@ class Exposure:
     listed_at: datetime | None
     barrier: bool
     truncated: bool
+    barrier_reason: Barrier | None = None
+    stopped: tuple[Barrier, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        """Return the JSON form of the exposure route."""
+        """Return the JSON form of the exposure route.
+
+        ``barrier`` says why the address itself is a service or hub;
+        ``stopped_at`` lists the services and hubs next to the wallet's paths
+        where the search stopped, with the reason for each.
+        """
         return {
             "address": self.address,
             "listed": self.listed,
@@ -210,6 +220,8 @@ class Exposure:
             "path": None if self.path is None else self.path.to_json(),
             "listed_at": None if self.listed_at is None else format_time(self.listed_at),
             "service_or_hub": self.barrier,
+            "barrier": None if self.barrier_reason is None else self.barrier_reason.to_json(),
+            "stopped_at": [b.to_json() for b in self.stopped],
             "truncated": self.truncated,
         }
 
@@ -234,9 +246,14 @@ class PayoutMatch:
     program: str
     entity: str
     path: Path | None
+    stopped: tuple[Barrier, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        """Return the JSON form used in alert evidence."""
+        """Return the JSON form used in alert evidence.
+
+        ``stopped_at`` names the services and hubs where other paths from the
+        wallet stopped (they are not links), with the reason for each.
+        """
         return {
             "kind": str(self.kind),
             "payout_event_id": self.payout_event_id,
@@ -249,7 +266,119 @@ class PayoutMatch:
             "program": self.program,
             "entity": self.entity,
             "path": None if self.path is None else self.path.to_json(),
+            "stopped_at": [b.to_json() for b in self.stopped],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClaim:
+    """What a raised sanctions alert asserted, in enough detail to re-check it later.
+
+    ``nodes`` runs from the payout wallet to the listed address in search
+    order (``to_listed``: the flow's order; ``from_listed``: against it);
+    ``(wallet,)`` for a payout straight to a listed address.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> c = LinkClaim(MatchKind.SANCTIONED_LINKED_PAYOUT, "w-1", Address("0x" + "1" * 40),
+    ...     "p-1", datetime(2026, 1, 1, tzinfo=UTC), ("0x" + "1" * 40, "0x" + "2" * 40))
+    >>> LinkClaim.from_json(c.to_json()) == c, c.inner
+    (True, ())
+    """
+
+    kind: MatchKind
+    worker_id: str
+    wallet: Address
+    payout_event_id: str
+    paid_at: datetime
+    nodes: tuple[str, ...]
+
+    @property
+    def inner(self) -> tuple[Address, ...]:
+        """The path's inner addresses: where a service or hub would break it."""
+        return tuple(Address(a) for a in self.nodes[1:-1])
+
+    @classmethod
+    def from_match(cls, m: PayoutMatch) -> LinkClaim:
+        """Return the claim of a payout match."""
+        nodes: tuple[str, ...] = (m.wallet,)
+        if m.path is not None:
+            flow = [h.sender for h in m.path.hops] + [m.path.hops[-1].recipient]
+            nodes = tuple(flow if m.path.direction == "to_listed" else reversed(flow))
+        return cls(m.kind, m.worker_id, m.wallet, m.payout_event_id, m.paid_at, nodes)
+
+    @classmethod
+    def from_evidence(cls, evidence: Mapping[str, object]) -> LinkClaim:
+        """Return the claim of a raised sanctions alert, from its evidence (`PayoutMatch`)."""
+        path = evidence.get("path")
+        wallet = Address(str(evidence["wallet"]))
+        nodes: tuple[str, ...] = (wallet,)
+        if isinstance(path, Mapping):
+            hops = cast(list[Mapping[str, object]], path["hops"])
+            flow = [str(h["from"]) for h in hops] + [str(hops[-1]["to"])]
+            nodes = tuple(flow if path["direction"] == "to_listed" else reversed(flow))
+        return cls(
+            MatchKind(str(evidence["kind"])),
+            str(evidence["worker_id"]),
+            wallet,
+            str(evidence["payout_event_id"]),
+            _parse_time(str(evidence["paid_at"])),
+            nodes,
+        )
+
+    def to_json(self) -> list[object]:
+        """Return a compact JSON form (kept by the engine while the alert may be withdrawn)."""
+        return [
+            str(self.kind),
+            self.worker_id,
+            self.wallet,
+            self.payout_event_id,
+            format_time(self.paid_at),
+            *self.nodes,
+        ]
+
+    @classmethod
+    def from_json(cls, rec: Sequence[object]) -> LinkClaim:
+        """Return the claim of a record written by `to_json`."""
+        return cls(
+            MatchKind(str(rec[0])),
+            str(rec[1]),
+            Address(str(rec[2])),
+            str(rec[3]),
+            _parse_time(str(rec[4])),
+            tuple(str(a) for a in rec[5:]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Revalidation:
+    """Whether an alert raised earlier still stands on the current graph.
+
+    ``status``: ``valid`` (its condition still holds, maybe by another path),
+    ``withdraw`` (a service or hub now sits on its path or is its shared
+    address: ``barrier`` says which and why), or ``unverifiable`` (the
+    evidence has aged out of bounded state; keep the alert). ``current`` is
+    the payout's match now, if any: after a withdrawal it may be another kind.
+    """
+
+    status: Literal["valid", "withdraw", "unverifiable"]
+    reason: str
+    barrier: Barrier | None = None
+    current: PayoutMatch | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """Return the JSON form (for a withdrawal's evidence)."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "barrier": None if self.barrier is None else self.barrier.to_json(),
+            "current": None if self.current is None else self.current.to_json(),
+        }
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def edge_from_transfer(t: TransferEvent) -> Edge | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal, cast
 
 from reputation.errors import ConfigError, ReputationError
@@ -17,6 +18,7 @@ from reputation.exposure.graph import (
     Edge,
     Exposure,
     Hop,
+    LinkClaim,
     ListEvent,
     Listing,
     Lookup,
@@ -24,9 +26,11 @@ from reputation.exposure.graph import (
     Path,
     PayoutMatch,
     PayoutRef,
+    Revalidation,
     address_hash64,
     edge_from_transfer,
 )
+from reputation.exposure.services import Barrier, ServiceDirectory
 
 __all__ = [
     "ExposureModel",
@@ -47,6 +51,11 @@ class _Label:
 class _Reach:
     labels: Mapping[Address, tuple[_Label, ...]]  # per address: fewer hops first, earlier after
     truncated: bool
+    stopped: frozenset[Address] = frozenset()  # services and hubs the search did not pass
+
+
+#: Services and hubs named per answer as where paths stopped (smallest addresses first).
+MAX_STOPPED = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +72,23 @@ class ExposureModel:
     max_payouts, max_listings
         Payouts and listings/delistings kept per address (the most recent ones).
     hub_degree
-        An address with more distinct counterparties than this (estimated to
-        about 12 %) is a hub and is never a path's inner hop.
+        An address with more distinct counterparties (senders and recipients
+        together) than this is a hub: never a path's inner hop, never a
+        shared wallet or consolidation point. The count is exact below
+        `sketch_size` and only grows with more transfers, so with
+        ``sketch_size > hub_degree`` (the default) the decision is exact and
+        order-free; ``config/README.md`` explains the default.
     sketch_size
-        Size of the k-minimum-values sketch that counts counterparties.
+        Size of the k-minimum-values sketch that counts counterparties: an
+        exact set of 64-bit hashes until it is full, then an estimate (about
+        ``1/sqrt(k)`` relative error) that never falls below `sketch_size`.
+        Memory: at most ``sketch_size`` integers per address.
     max_visited
         Addresses one search may touch; beyond it results say ``truncated``.
     services
-        Known service addresses (exchanges, bridges): never inner hops, no edges kept.
+        Known service addresses (exchanges, DEX routers and pools, bridges, hub
+        contracts) as a `ServiceDirectory` with labels and provenance, or a set
+        of bare addresses: never inner hops, no edges kept.
 
     Examples
     --------
@@ -97,10 +115,10 @@ class ExposureModel:
     max_edges: int = 128
     max_payouts: int = 64
     max_listings: int = 16
-    hub_degree: int = 200
-    sketch_size: int = 64
+    hub_degree: int = 100
+    sketch_size: int = 128
     max_visited: int = 5000
-    services: frozenset[Address] = frozenset()
+    services: ServiceDirectory | frozenset[Address] = ServiceDirectory()
 
     def __post_init__(self) -> None:
         for name in (
@@ -120,6 +138,14 @@ class ExposureModel:
             raise ConfigError(f"sketch_size must be within 8..1024, got {self.sketch_size}")
         if any(a != a.lower() for a in self.services):
             raise ConfigError("services must be lower-case addresses")
+        if not isinstance(self.services, ServiceDirectory):
+            directory = ServiceDirectory.from_addresses(self.services, "configured")
+            object.__setattr__(self, "services", directory)
+
+    @property
+    def directory(self) -> ServiceDirectory:
+        """The known services, with labels and provenance."""
+        return cast(ServiceDirectory, self.services)
 
     # ----- updates -------------------------------------------------------------------------
 
@@ -220,17 +246,68 @@ class ExposureModel:
     # ----- reads ---------------------------------------------------------------------------
 
     def counterparties(self, s: AddressState) -> float:
-        """Estimated number of distinct counterparties (exact below `sketch_size`)."""
+        """Count the distinct counterparties: exactly below `sketch_size`, then an estimate.
+
+        The estimate of a full sketch is never below `sketch_size` (that many
+        distinct hashes were seen) and only grows as transfers are added, so
+        hub status is monotone: once a hub, always a hub, in any order.
+        """
         k = len(s.counterparties)
         if k < self.sketch_size:
             return float(k)
-        return (k - 1) * 2.0**64 / (s.counterparties[-1] + 1)
+        return max(float(k), (k - 1) * 2.0**64 / (s.counterparties[-1] + 1))
 
     def is_barrier(self, address: Address, s: AddressState | None) -> bool:
         """Tell whether exposure stops at `address` (a known service or a hub)."""
         if address in self.services:
             return True
         return s is not None and self.counterparties(s) > self.hub_degree
+
+    def barrier(self, address: Address, s: AddressState | None) -> Barrier | None:
+        """Return why exposure stops at `address` (a known service or a hub), or None.
+
+        Examples
+        --------
+        >>> from reputation.exposure.services import Service, ServiceDirectory
+        >>> a = Address("0x" + "1" * 40)
+        >>> m = ExposureModel(services=ServiceDirectory.of(
+        ...     [Service(a, "Binance 14", "exchange", "shipped list")]))
+        >>> m.barrier(a, None).reason
+        'service: Binance 14 (shipped list)'
+        >>> s = AddressState(Address("0x" + "2" * 40), counterparties=tuple(range(1, 102)))
+        >>> m.barrier(s.address, s).reason
+        'hub: 101 distinct counterparties'
+        """
+        service = self.directory.get(address)
+        if service is not None:
+            return Barrier(
+                address,
+                "service",
+                f"service: {service.label} ({service.origin})",
+                label=service.label,
+                category=service.category,
+                origin=service.origin,
+            )
+        if s is None:
+            return None
+        n = self.counterparties(s)
+        if n <= self.hub_degree:
+            return None
+        about = "" if len(s.counterparties) < self.sketch_size else "about "
+        return Barrier(
+            address,
+            "hub",
+            f"hub: {about}{round(n):,} distinct counterparties",
+            counterparties=round(n),
+        )
+
+    def _barriers(self, lookup: Lookup, addresses: Iterable[Address]) -> tuple[Barrier, ...]:
+        out = []
+        for a in sorted(addresses)[:MAX_STOPPED]:
+            b = self.barrier(a, lookup(a))
+            if b is not None:
+                out.append(b)
+        return tuple(out)
 
     def listing_at(self, s: AddressState | None, at: datetime | None = None) -> Listing | None:
         """Return the listing in force at `at` (None: now, i.e. not delisted), if any."""
@@ -251,12 +328,16 @@ class ExposureModel:
         labels: dict[Address, list[_Label]] = {}
         frontier: dict[Address, _Label] = {start: _Label(EPOCH, (start,))}
         truncated = False
+        stopped: set[Address] = set()
         for hop in range(1, max_hops + 1):
             new: dict[Address, _Label] = {}
             n_seen = len(best)
             for u in sorted(frontier):
                 state = lookup(u)
-                if state is None or (hop > 1 and self.is_barrier(u, state)):
+                if hop > 1 and self.is_barrier(u, state):
+                    stopped.add(u)
+                    continue
+                if state is None:
                     continue
                 edges = state.sent if side == "sent" else state.received
                 truncated = truncated or len(edges) >= self.max_edges
@@ -287,7 +368,7 @@ class ExposureModel:
             frontier = new
             if not frontier:
                 break
-        return _Reach({k: tuple(v) for k, v in labels.items()}, truncated)
+        return _Reach({k: tuple(v) for k, v in labels.items()}, truncated, frozenset(stopped))
 
     def _path(self, lookup: Lookup, label: _Label, direction: Direction) -> Path:
         """Turn a search label into a `Path` with the hops' evidence and the value share."""
@@ -324,23 +405,29 @@ class ExposureModel:
 
     def _candidates(
         self, lookup: Lookup, wallet: Address
-    ) -> tuple[list[tuple[_Label, Direction, AddressState]], bool]:
-        """Every (label, direction, listed state) reachable from `wallet` within `max_hops`."""
+    ) -> tuple[list[tuple[_Label, Direction, AddressState]], bool, frozenset[Address]]:
+        """Every (label, direction, listed state) reachable from `wallet` within `max_hops`.
+
+        Also says whether the search was truncated and where it stopped at a
+        service or hub.
+        """
         found: list[tuple[_Label, Direction, AddressState]] = []
         truncated = False
+        stopped: frozenset[Address] = frozenset()
         if wallet in self.services:
-            return found, truncated
+            return found, truncated, stopped
         for side, direction in (("sent", "to_listed"), ("received", "from_listed")):
             reach = self._reach(
                 lookup, wallet, cast(Literal["sent", "received"], side), self.max_hops
             )
             truncated = truncated or reach.truncated
+            stopped |= reach.stopped
             for address in sorted(reach.labels):
                 state = lookup(address)
                 if state is not None and state.list_events:
                     for lab in reach.labels[address]:
                         found.append((lab, cast(Direction, direction), state))
-        return found, truncated
+        return found, truncated, stopped
 
     def assess(self, lookup: Lookup, address: Address, *, at: datetime | None = None) -> Exposure:
         """Tell whether `address` is listed or linked at `at` (None: now), with the shortest path.
@@ -350,7 +437,7 @@ class ExposureModel:
         """
         state = lookup(address)
         listing = self.listing_at(state, at)
-        found, truncated = self._candidates(lookup, address)
+        found, truncated, stopped = self._candidates(lookup, address)
         best: tuple[int, datetime, Direction, tuple[Address, ...]] | None = None
         chosen: tuple[_Label, Direction, Listing] | None = None
         for lab, direction, target in found:
@@ -370,6 +457,8 @@ class ExposureModel:
             listed_at=None if chosen is None else chosen[2].listed_at,
             barrier=self.is_barrier(address, state),
             truncated=truncated,
+            barrier_reason=self.barrier(address, state),
+            stopped=self._barriers(lookup, stopped),
         )
 
     def match_payout(
@@ -403,7 +492,7 @@ class ExposureModel:
             kind = 0 if x.in_force(t) else (2 if x.listed_at > t else -1)
             if kind >= 0:
                 options.append(((kind, 0, x.listed_at, (wallet,), ""), x, wallet, None))
-        found, _ = self._candidates(lookup, wallet)
+        found, _, stopped = self._candidates(lookup, wallet)
         for lab, direction, target in found:
             for x in self.episodes(target):
                 since = max(lab.time, x.listed_at)
@@ -441,6 +530,7 @@ class ExposureModel:
             x.program,
             x.entity,
             path,
+            self._barriers(lookup, stopped),
         )
 
     def rescreen(self, lookup: Lookup, wallets: Iterable[Address]) -> tuple[PayoutMatch, ...]:
@@ -453,6 +543,81 @@ class ExposureModel:
                 if m is not None:
                     out.append(m)
         return tuple(out)
+
+    def revalidate(self, lookup: Lookup, claim: LinkClaim | PayoutMatch) -> Revalidation:
+        """Tell whether a sanctions alert raised earlier still stands on the current graph.
+
+        An alert is one per (type, worker, wallet): it stands while any payout
+        of the worker to the wallet (the claimed one and those the wallet
+        keeps) still matches with the same kind. It must be withdrawn when an
+        inner address of its path has since become a known service or a hub
+        (a hub is recognised only once enough counterparties have been seen,
+        possibly after the alert) and no other path gives the same kind; then
+        ``current`` is the payout's match now (None, or another kind, which
+        the caller raises as usual). Aged-out evidence (bounded state) is
+        ``unverifiable``, not a reason to withdraw; so is a delisting, which
+        never withdraws a past alert. Pure: the caller reports the result.
+
+        Examples
+        --------
+        >>> from reputation.events import parse_sanction, parse_transfer
+        >>> m = ExposureModel(hub_degree=3, sketch_size=8)
+        >>> w, x, s = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
+        >>> def transfer(i, a, b):
+        ...     return parse_transfer({"event_id": f"1:0x{i:064x}:0", "chain_id": 1,
+        ...         "block_number": i, "block_time": f"2026-01-0{i}T00:00:00Z",
+        ...         "tx_hash": f"0x{i:064x}", "log_index": 0, "token": "ETH",
+        ...         "from": a, "to": b, "amount": "1000", "decimals": 18})
+        >>> db = {}
+        >>> def apply(t):
+        ...     for a in (t.sender, t.recipient):
+        ...         db[a] = m.add_transfer(db.get(a) or AddressState(a), t)
+        >>> apply(transfer(1, w, x)); apply(transfer(2, x, s))
+        >>> db[s] = m.add_listing(db[s], parse_sanction({"address": s, "program": "DPRK3",
+        ...     "entity": "LAZARUS GROUP", "listed_at": "2022-04-14T00:00:00Z",
+        ...     "source": "OFAC SDN"}))
+        >>> claim = m.assess(db.get, w)  # linked through x
+        >>> ref = PayoutRef("p-1", "w-1", claim.path.linked_at, "USDC", Decimal(1))
+        >>> match = m.match_payout(db.get, ref, w)
+        >>> m.revalidate(db.get, match).status
+        'valid'
+        >>> for i, other in enumerate("4567", start=3):  # x turns out to be a hub
+        ...     apply(transfer(i, x, "0x" + other * 40))
+        >>> r = m.revalidate(db.get, match)
+        >>> r.status, r.reason
+        ('withdraw', 'path stopped at hub: 6 distinct counterparties')
+        """
+        if isinstance(claim, PayoutMatch):
+            claim = LinkClaim.from_match(claim)
+        stop: Barrier | None = None
+        for a in claim.inner:
+            stop = self.barrier(a, lookup(a))
+            if stop is not None:
+                break
+        wallet = lookup(claim.wallet)
+        refs = {
+            p.event_id: p
+            for p in (() if wallet is None else wallet.payouts)
+            if p.worker_id == claim.worker_id
+        }
+        refs.setdefault(
+            claim.payout_event_id,
+            PayoutRef(claim.payout_event_id, claim.worker_id, claim.paid_at, "", Decimal(0)),
+        )
+        matches = [
+            m
+            for p in sorted(refs.values(), key=lambda p: (p.paid_at, p.event_id))
+            if (m := self.match_payout(lookup, p, claim.wallet)) is not None
+        ]
+        same = [m for m in matches if m.kind is claim.kind]
+        own = next((m for m in matches if m.payout_event_id == claim.payout_event_id), None)
+        if same:
+            how = "its path still holds" if stop is None else f"another path holds ({stop.reason})"
+            return Revalidation("valid", how, stop, same[0])
+        if stop is None:
+            why = "the path is no longer in the kept (bounded) state; the alert is kept"
+            return Revalidation("unverifiable", why, None, own)
+        return Revalidation("withdraw", f"path stopped at {stop.reason}", stop, own)
 
     def _paid_near(
         self, lookup: Lookup, start: Address, side: Literal["sent", "received"], max_hops: int

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["chain.fake_chain", "chain.rpc", "chain.sanctions"]
+MODULES = ["chain.fake_chain", "chain.rpc", "chain.sanctions", "chain.services"]
 
 
 @pytest.mark.parametrize("name", MODULES)
