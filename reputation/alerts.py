@@ -299,12 +299,16 @@ def shared_alert(
 
 @dataclass(frozen=True, slots=True)
 class AlertStatus:
-    """Opens or closes an alert on a worker's record (``{prefix}alert-status``)."""
+    """Opens or closes an alert on a worker's record (``{prefix}alert-status``).
+
+    ``resolved`` is an analyst's verdict; ``withdrawn`` is the engine taking back
+    an alert whose evidence no longer holds (both close it).
+    """
 
     alert_id: str
     worker_id: str
     type: str
-    status: Literal["open", "resolved"]
+    status: Literal["open", "resolved", "withdrawn"]
     at: datetime
     disposition: str | None = None
     note: str | None = None
@@ -349,11 +353,13 @@ def parse_alert_status(obj: Mapping[str, object]) -> AlertStatus:
     ...     "at": "2026-11-01T00:00:00Z"})
     Traceback (most recent call last):
     ...
-    reputation.errors.InvalidEventError: status: must be open or resolved
+    reputation.errors.InvalidEventError: status: must be open, resolved or withdrawn
     """
     status = obj.get("status")
-    if status not in ("open", "resolved"):
-        raise InvalidEventError(DeadLetterReason.OUT_OF_RANGE, "status: must be open or resolved")
+    if status not in ("open", "resolved", "withdrawn"):
+        raise InvalidEventError(
+            DeadLetterReason.OUT_OF_RANGE, "status: must be open, resolved or withdrawn"
+        )
     disposition = _text(obj, "disposition", 32, required=False)
     if disposition is not None and disposition not in DISPOSITIONS:
         raise InvalidEventError(

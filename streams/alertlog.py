@@ -91,8 +91,12 @@ class AlertLog:
         alert_id = str(record.get("alert_id"))
         if record.get("status") == "resolved":
             self.resolutions[alert_id] = record
+        elif record.get("status") == WITHDRAWN:
+            if alert_id in self.alerts:
+                self.withdrawn.setdefault(alert_id, record)
         else:
             self.resolutions.pop(alert_id, None)
+            self.withdrawn.pop(alert_id, None)
 
     def status_of(self, alert_id: str) -> str:
         """Return ``open``, ``resolved`` or ``withdrawn``."""

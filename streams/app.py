@@ -473,6 +473,14 @@ class Engine:
                 )
                 key = alert.worker_id.encode()
                 self.emit("alert-status", orjson.dumps(status.to_json()), key, box)
+        # Alerts raised before an address on their path was known to be a hub.
+        for gone in self.links.take_withdrawals():
+            key = (gone.worker_id or gone.wallet or gone.alert_id).encode()
+            self.emit("alerts", orjson.dumps(gone.to_json()), key, box)
+            metrics.ALERTS_WITHDRAWN.labels(gone.type).inc()
+            if gone.worker_id is not None:
+                status = AlertStatus(gone.alert_id, gone.worker_id, gone.type, "withdrawn", gone.at)
+                self.emit("alert-status", orjson.dumps(status.to_json()), key, box)
         if isinstance(fact, TransferEvent | SanctionEntry):
             metrics.events(kind, "applied").inc()
 

@@ -25,7 +25,7 @@ from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus, Withdrawal
 from reputation.events import PayoutEvent, SanctionEntry, TransferEvent
 from reputation.state import WorkerState, set_alert
-from streams.links import DeviceSighting, LinkProcessor, MemoryLinkStore
+from streams.links import DeviceSighting, LinkProcessor, MemoryLinkStore, WalletWithdrawal
 from streams.processor import Clock, DeadLetter, Decoded, Processor, group_by_worker, system_clock
 
 __all__ = ["ReplayResult", "iter_lines", "link_fact", "replay_files"]
@@ -43,10 +43,12 @@ class ReplayResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     links: MemoryLinkStore = field(default_factory=MemoryLinkStore)
-    withdrawn: list[Withdrawal] = field(default_factory=list)
+    withdrawn: list[Withdrawal | WalletWithdrawal] = field(default_factory=list)
     _standing: dict[str, Alert] = field(default_factory=dict)
 
-    def note(self, alerts: Iterable[Alert], withdrawn: Iterable[Withdrawal] = ()) -> None:
+    def note(
+        self, alerts: Iterable[Alert], withdrawn: Iterable[Withdrawal | WalletWithdrawal] = ()
+    ) -> None:
         """Record what one step raised and withdrew (withdrawals first, as the engine does)."""
         for w in withdrawn:
             self.withdrawn.append(w)
@@ -140,6 +142,11 @@ def _apply_chunk(
             if alert.worker_id is not None:
                 state = states.get(alert.worker_id) or WorkerState(alert.worker_id)
                 states[alert.worker_id] = set_alert(state, alert.alert_id, alert.type, True)
+        for gone in links.take_withdrawals():
+            result.note((), (gone,))
+            if gone.worker_id is not None:
+                state = states.get(gone.worker_id) or WorkerState(gone.worker_id)
+                states[gone.worker_id] = set_alert(state, gone.alert_id, gone.type, False)
 
 
 def link_fact(
