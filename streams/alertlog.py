@@ -79,7 +79,9 @@ class AlertLog:
                 self.withdrawn[alert_id] = record
             return
         self.withdrawn.pop(alert_id, None)  # raised again
-        if alert_id not in self.alerts:
+        if alert_id in self.alerts:
+            self.alerts[alert_id] = record  # sent again (an earlier detected_at): latest holds
+        else:
             self.alerts[alert_id] = record
             while len(self.alerts) > self.max_alerts:
                 old, _ = self.alerts.popitem(last=False)

@@ -146,8 +146,11 @@ class LinkStore(Protocol):
     def raised(self, alert_id: str) -> bool:
         """Tell whether an alert id was raised before."""
 
-    def mark_raised(self, alert_id: str) -> None:
-        """Remember that an alert id was raised."""
+    def raised_at(self, alert_id: str) -> str | None:
+        """Return the ``detected_at`` an alert id was raised with ("" if not known), or None."""
+
+    def mark_raised(self, alert_id: str, detected_at: str = "") -> None:
+        """Remember that an alert id was raised, with its ``detected_at``."""
 
     def unmark_raised(self, alert_id: str) -> None:
         """Forget that an alert id was raised (it was withdrawn; it may be raised again)."""
@@ -165,7 +168,7 @@ class MemoryLinkStore:
 
     addresses: dict[Address, AddressState] = field(default_factory=dict)
     devices: dict[str, DeviceState] = field(default_factory=dict)
-    alerts: set[str] = field(default_factory=set)
+    alerts: dict[str, str] = field(default_factory=dict)
     index: dict[Address, list[list[object]]] = field(default_factory=dict)
 
     def address(self, address: Address) -> AddressState | None:
@@ -183,11 +186,14 @@ class MemoryLinkStore:
     def raised(self, alert_id: str) -> bool:
         return alert_id in self.alerts
 
-    def mark_raised(self, alert_id: str) -> None:
-        self.alerts.add(alert_id)
+    def raised_at(self, alert_id: str) -> str | None:
+        return self.alerts.get(alert_id)
+
+    def mark_raised(self, alert_id: str, detected_at: str = "") -> None:
+        self.alerts[alert_id] = detected_at
 
     def unmark_raised(self, alert_id: str) -> None:
-        self.alerts.discard(alert_id)
+        self.alerts.pop(alert_id, None)
 
     def indexed(self, address: Address) -> list[list[object]]:
         return list(self.index.get(address, ()))
@@ -217,11 +223,24 @@ class LinkProcessor:
         return self.store.address(address) or AddressState(address)
 
     def _new(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Return the alerts not raised before, and those found earlier in event time.
+
+        An alert's id names its episode (type, worker, wallet); its ``detected_at``
+        is the earliest event time at which it holds. A payout processed after a
+        later one of the same episode (arrival order is not event order) lowers
+        it: the alert is sent again under the same id with the earlier time, so
+        the latest record of each id is the same whatever the order.
+        """
         out: list[Alert] = []
         for alert in alerts:
-            if not self.store.raised(alert.alert_id):
-                self.store.mark_raised(alert.alert_id)
+            when = format_time(alert.detected_at)
+            before = self.store.raised_at(alert.alert_id)
+            if before is None:
+                self.store.mark_raised(alert.alert_id, when)
                 self._index(alert)
+                out.append(alert)
+            elif before and alert.detected_at < parse_time(before, "detected_at"):
+                self.store.mark_raised(alert.alert_id, when)
                 out.append(alert)
         return out
 

@@ -2,7 +2,8 @@
 
 All three tables have one partition, like ``{prefix}links``, so the one process
 that owns that partition holds the whole wallet graph and every search runs
-locally. The raised-alerts table holds alert ids (``1`` raised, ``0`` withdrawn)
+locally. The raised-alerts table maps alert ids to the ``detected_at`` they were raised
+with (``0``: withdrawn; ``1``: raised by a version that kept no time)
 and, under ``via:<address>``, the alerts raised through an address that may
 still become a hub (`streams.links.LinkProcessor` re-checks them then).
 Values are versioned JSON records (`reputation.exposure.codec`).
@@ -138,10 +139,16 @@ class TableLinkStore:
         self._devices.put(state.device_id, state)
 
     def raised(self, alert_id: str) -> bool:
-        return read_table(self._raised, alert_id.encode()) not in (None, _WITHDRAWN)
+        return self.raised_at(alert_id) is not None
 
-    def mark_raised(self, alert_id: str) -> None:
-        self._write(self._raised, alert_id.encode(), b"1")
+    def raised_at(self, alert_id: str) -> str | None:
+        value = read_table(self._raised, alert_id.encode())
+        if value in (None, _WITHDRAWN):
+            return None
+        return "" if value == b"1" else bytes(value).decode()  # b"1": before the times
+
+    def mark_raised(self, alert_id: str, detected_at: str = "") -> None:
+        self._write(self._raised, alert_id.encode(), detected_at.encode() or b"1")
 
     def unmark_raised(self, alert_id: str) -> None:
         self._write(self._raised, alert_id.encode(), _WITHDRAWN)

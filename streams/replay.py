@@ -55,7 +55,7 @@ class ReplayResult:
             self._standing.pop(w.alert_id, None)
         for a in alerts:
             self.alerts.append(a)
-            self._standing.setdefault(a.alert_id, a)
+            self._standing[a.alert_id] = a  # a repeated id: the latest record holds
 
     def standing(self) -> list[Alert]:
         """Return the alerts raised and not withdrawn, in the order raised."""
@@ -91,6 +91,7 @@ def replay_files(
     clock: Clock = system_clock,
     progress: bool = True,
     order: Literal["time", "file"] = "time",
+    chunk_size: int = _CHUNK,
 ) -> ReplayResult:
     """Run every event of the files through the engine's processing.
 
@@ -98,7 +99,8 @@ def replay_files(
     worker's events in order); the wallet side then takes the chunk's payouts,
     device sightings, transfers and sanctions entries, and the alerts it raises
     open on their workers at once. With ``order="time"`` (the default) the
-    chunks follow event time, with ``order="file"`` the file.
+    chunks follow event time, with ``order="file"`` the file; `chunk_size`
+    events make a batch.
     """
     processor = Processor(settings, clock)
     result = ReplayResult()
@@ -111,13 +113,13 @@ def replay_files(
             result.dead_letters.append(decoded)
             continue
         chunk.append(decoded)
-        if order == "file" and len(chunk) >= _CHUNK:
+        if order == "file" and len(chunk) >= chunk_size:
             _apply_chunk(processor, links, result, chunk)
             chunk = []
     if order == "time":
         chunk.sort(key=_time_key)
-        for i in range(0, len(chunk), _CHUNK):
-            _apply_chunk(processor, links, result, chunk[i : i + _CHUNK])
+        for i in range(0, len(chunk), chunk_size):
+            _apply_chunk(processor, links, result, chunk[i : i + chunk_size])
     else:
         _apply_chunk(processor, links, result, chunk)
     return result

@@ -113,7 +113,7 @@ class ExposureModel:
 
     max_hops: int = 2
     max_edges: int = 128
-    max_payouts: int = 64
+    max_payouts: int = 256
     max_listings: int = 16
     hub_degree: int = 100
     sketch_size: int = 128
