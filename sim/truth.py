@@ -98,7 +98,7 @@ def build_truth(
         change: int | None = None
         expected: list[str] = []
         extra: dict[str, object] = dict(w.info)
-        if w.kind in ("takeover", "quality_decline", "traveller"):
+        if w.kind in ("takeover", "laptop_farm", "quality_decline", "traveller"):
             change = act.regime_first_ts[1] if len(act.regime_first_ts) > 1 else None
             if change is None and len(w.regimes) > 1:
                 change = w.regimes[1].from_ts
@@ -108,6 +108,12 @@ def build_truth(
                     expected.append("PAYOUT_WALLET_CHANGE")
                 if float(str(w.info.get("velocity_mult", 1.0))) >= 1.8:
                     expected.append("VELOCITY_SURGE")
+            elif w.kind == "laptop_farm":
+                expected = ["ACTIVITY_HOURS_SHIFT"]
+                if float(str(w.info.get("velocity_mult", 1.0))) >= 1.8:
+                    expected.append("VELOCITY_SURGE")
+                if float(str(w.info.get("quality_shift", 0.0))) <= -0.1:
+                    expected.append("QUALITY_SHIFT")
             elif w.kind == "quality_decline":
                 expected = ["QUALITY_SHIFT"]
             else:
@@ -144,6 +150,8 @@ def build_truth(
         record: dict[str, object] = {
             "kind": w.kind,
             "bad": w.kind in BAD_KINDS,
+            "traits": list(w.traits),
+            "trait_info": w.trait_info,
             "change_time": _time(change),
             "expected_alerts": [a for a in ALERT_TYPES if a in expected],
             "wallet": w.wallets[0][1],
@@ -183,6 +191,9 @@ def build_truth(
         wallets[payer.treasury] = {"role": "treasury", "payer_id": payer.payer_id, "workers": []}
     for name, address in pop.service_addresses.items():
         wallets[address] = {"role": "service", "name": name, "workers": []}
+    for address, role in sorted(facts.roles.items()):
+        if role == "listed_mule" and address not in wallets:
+            wallets[address] = {"role": "listed_mule", "workers": []}
 
     listed: dict[str, object] = {}
 
@@ -213,7 +224,7 @@ def build_truth(
             record_d["delisted_at"] = format_time(pop.delisted_at)
 
     return {
-        "schema": 1,
+        "schema": 2,
         "seed": cfg.seed,
         "parameters": cfg.to_record(),
         "start": format_time(cfg.start_ts),
@@ -221,6 +232,7 @@ def build_truth(
         "counts": dict(sorted(counts.items())),
         "workers": workers,
         "wallets": dict(sorted(wallets.items())),
+        # For evaluation only: an engine configured from these has been told the answer.
         "service_addresses": dict(sorted(pop.service_addresses.items())),
         "listed_addresses": dict(sorted(listed.items())),
         "invalid_event_ids": sorted(invalid),
