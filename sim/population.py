@@ -197,6 +197,8 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
             good and trng.random() < cfg.params.trait_rates["night_owl"]
         )
         base = base_regime(wrng, cfg, wid, night_owl=night)
+        if kind == "decoy":  # active enough to be paid (and so to be linked, if wrongly)
+            base = replace(base, persona=engaged(base.persona, wrng))
         first_day, last_day = 0, cfg.days
         if kind == "honest" and wrng.random() < 0.10:
             first_day = day_in(wrng, 1, int(cfg.days * 0.7))
@@ -211,6 +213,7 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
         plan = TraitPlan(regimes, wallets)
         if night:
             plan.traits.add("night_owl")
+            plan.info["night_owl"] = {"main_local_hour": round(base.persona.centers_h[0], 2)}
         rates = cfg.params.trait_rates
 
         if good:
@@ -320,8 +323,6 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
             else:
                 info.update(hops=(1, 2)[(nth // 3) % 2], direction=("in", "out")[(nth // 3) % 2])
         elif kind == "decoy":
-            base = replace(base, persona=engaged(base.persona, wrng))
-            regimes = [base]
             variants = ["three_hops_in", "via_service_in", "three_hops_out", "via_service_out"]
             if delisting is not None:
                 variants.insert(2, "after_delisting")

@@ -11,6 +11,7 @@ from reputation.alerts import DRIFT_ALERT_TYPES, SANCTIONS_ALERT_TYPES
 from sim.chain import ChainFacts
 from sim.config import BAD_KINDS, SimConfig
 from sim.entities import Population, Worker
+from sim.geo import offset_at
 from sim.platform import Payout, WorkerActivity
 from sim.sanctions import ListedAddress
 from sim.times import format_time
@@ -147,6 +148,12 @@ def build_truth(
             )
         if w.index in facts.paths:
             extra["path"] = facts.paths[w.index]
+        if w.kind == "takeover" and len(w.regimes) > 1:
+            # Offsets in force at the change (the regimes hold standard offsets).
+            at = change if change is not None else w.regimes[1].from_ts
+            old, new_r = w.regimes[0], w.regimes[1]
+            extra["old_offset_min"] = offset_at(old.dst, old.offset_min, at)
+            extra["new_offset_min"] = offset_at(new_r.dst, new_r.offset_min, at)
         record: dict[str, object] = {
             "kind": w.kind,
             "bad": w.kind in BAD_KINDS,
@@ -157,7 +164,7 @@ def build_truth(
             "wallet": w.wallets[0][1],
             "wallets": [a for _, a in w.wallets],
             "country": w.regimes[0].country,
-            "utc_offset_min": w.regimes[0].offset_min,
+            "utc_offset_min": offset_at(w.regimes[0].dst, w.regimes[0].offset_min, cfg.start_ts),
             "payouts": len(my_payouts),
             "active_days": len(act.active_days),
         }
