@@ -11,9 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import detection as bench
+import pytest
 
 T0 = 1_790_000_000  # 2026-09-21
 
