@@ -229,8 +229,15 @@ class Row:
     alert_types: set[str] = field(default_factory=set)
     #: type -> earliest detected_at (Unix seconds) among the worker's alerts of that type
     first_alert: dict[str, int] = field(default_factory=dict)
-    #: types with an alert at or after change_ts
+    #: types with an alert at or after change_ts (or the type's own expected time)
     after_change: set[str] = field(default_factory=set)
+    #: per expected type, the first time truth says it can be seen (default: change_ts)
+    expected_ts: dict[str, int] = field(default_factory=dict)
+
+    def due(self, alert_type: str) -> int | None:
+        """The time from which an alert of this type is justified."""
+        return self.expected_ts.get(alert_type, self.change_ts)
+
     detected_ts: int | None = None
     delay_h: float | None = None
     delay_active_days: int | None = None
@@ -265,27 +272,34 @@ def worker_rows(
             change,
             traits=list(rec.get("traits", [])),
         )
+        row.expected_ts = {
+            t: ts(at) for t, at in (rec.get("expected_alert_times") or {}).items() if at
+        }
         mine = per_worker.get(wid, [])
         row.alert_types = {str(a.get("type")) for a in mine}
         for a in mine:
             t, at = str(a.get("type")), ts(a["detected_at"])
             row.first_alert[t] = min(row.first_alert.get(t, at), at)
-            if change is None or at >= change:
+            due = row.due(t)
+            if due is None or at >= due:
                 row.after_change.add(t)
-        hits = sorted(
-            ts(a["detected_at"])
-            for a in mine
-            if a.get("type") in row.expected and (change is None or ts(a["detected_at"]) >= change)
-        )
-        row.early_alert = any(
-            a.get("type") in row.expected and change is not None and ts(a["detected_at"]) < change
-            for a in mine
-        )
+        hits: list[tuple[int, int | None]] = []  # (detected_at, due) of expected types
+        for a in mine:
+            t, at = str(a.get("type")), ts(a["detected_at"])
+            due = row.due(t)
+            if t not in row.expected:
+                continue
+            if due is None or at >= due:
+                hits.append((at, due))
+            else:
+                row.early_alert = True
+        hits.sort()
         if row.bad and hits:
-            row.detected_ts = hits[0]
-            if change is not None:
-                row.delay_h = (hits[0] - change) / 3600
-                change_day, detect_day = change // DAY, hits[0] // DAY
+            row.detected_ts, due = hits[0]
+            start = due if due is not None else change
+            if start is not None:
+                row.delay_h = (row.detected_ts - start) / 3600
+                change_day, detect_day = start // DAY, row.detected_ts // DAY
                 row.delay_active_days = sum(
                     1 for d in days.get(wid, []) if change_day < d <= detect_day
                 )

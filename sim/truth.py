@@ -82,9 +82,13 @@ def build_truth(
         paid.setdefault(p.worker, []).append(p)
     ring_change = _ring_change_times(pop, payouts, facts)
     ring_devices: dict[str, set[tuple[str, ...]]] = {}
+    ring_first_tasks: dict[str, list[int]] = {}
     for w in pop.workers:
         if w.kind == "ring":
             ring_devices.setdefault(str(w.info["ring_id"]), set()).add(w.regimes[0].devices)
+            first_task = activity[w.index].regime_first_ts[0]
+            if first_task is not None:
+                ring_first_tasks.setdefault(str(w.info["ring_id"]), []).append(first_task)
 
     workers: dict[str, object] = {}
     wallets: dict[str, dict[str, object]] = {}
@@ -99,6 +103,7 @@ def build_truth(
         change: int | None = None
         expected: list[str] = []
         extra: dict[str, object] = dict(w.info)
+        alert_times: dict[str, int] = {}
         if w.kind in ("takeover", "laptop_farm", "quality_decline", "traveller"):
             change = act.regime_first_ts[1] if len(act.regime_first_ts) > 1 else None
             if change is None and len(w.regimes) > 1:
@@ -128,6 +133,11 @@ def build_truth(
             if len(ring_devices[str(w.info["ring_id"])]) == 1:
                 expected.append("SHARED_DEVICE")
                 extra["shared_device"] = True
+                # A shared device shows once two members have used it, before any money moves.
+                firsts = sorted(ring_first_tasks.get(str(w.info["ring_id"]), []))
+                mine = act.regime_first_ts[0]
+                if len(firsts) >= 2 and mine is not None:
+                    alert_times["SHARED_DEVICE"] = max(mine, firsts[1])
             else:
                 extra["shared_device"] = False
         elif w.kind == "sanctioned_direct":
@@ -161,6 +171,12 @@ def build_truth(
             "trait_info": w.trait_info,
             "change_time": _time(change),
             "expected_alerts": [a for a in ALERT_TYPES if a in expected],
+            # Per expected type, the first time it can be seen (change_time unless noted).
+            "expected_alert_times": {
+                a: _time(alert_times.get(a, change) if change is not None else alert_times.get(a))
+                for a in ALERT_TYPES
+                if a in expected
+            },
             "wallet": w.wallets[0][1],
             "wallets": [a for _, a in w.wallets],
             "country": w.regimes[0].country,

@@ -237,3 +237,31 @@ def test_end_to_end_with_an_order_dependent_engine(tmp_path: Path) -> None:
             check = result["shuffle"][seed][variant]
             assert check["score_differs"] > 0 and check["max_score_diff"] > 0
     assert result["runs"][0]["population"]["randomised"] is True
+
+
+def test_an_expected_type_has_its_own_time(tmp_path: Path) -> None:
+    truth = {
+        "workers": {
+            "w-1": {
+                "kind": "ring",
+                "bad": True,
+                "expected_alerts": ["SHARED_DEVICE", "SHARED_WALLET"],
+                "expected_alert_times": {
+                    "SHARED_DEVICE": "2026-09-02T00:00:00Z",
+                    "SHARED_WALLET": "2026-09-10T00:00:00Z",
+                },
+                "change_time": "2026-09-10T00:00:00Z",
+                "traits": [],
+            }
+        },
+        "wallets": {},
+    }
+    alerts = [_alert("SHARED_DEVICE", "w-1", "2026-09-03T00:00:00Z")]
+    rows, _ = bench.worker_rows(1, truth, [], alerts, {})
+    (row,) = rows
+    assert row.detected_ts is not None and not row.early_alert
+    assert row.delay_h == pytest.approx(24.0)
+    assert bench.family_precision(rows)["shared-device"]["true_positives"] == 1
+    early = [_alert("SHARED_WALLET", "w-1", "2026-09-03T00:00:00Z")]
+    (row,) = bench.worker_rows(1, truth, [], early, {})[0]
+    assert row.detected_ts is None and row.early_alert

@@ -433,3 +433,18 @@ def test_listed_addresses_share_the_hubs_a_naive_search_is_fooled(run: Simulatio
         fooled += any(h is not None and h <= 2 for h in naive)
         assert all(h is None or h >= 3 for h in proper)
     assert fooled >= 5
+
+
+def test_expected_alert_times(run: Simulation) -> None:
+    shared = 0
+    for rec in _workers(run).values():
+        times = rec["expected_alert_times"]
+        assert list(times) == rec["expected_alerts"]
+        for t, at in times.items():
+            if t == "SHARED_DEVICE":
+                shared += 1
+                assert rec["kind"] == "ring" and rec["shared_device"]
+                assert at is not None and (rec["change_time"] is None or at <= rec["change_time"])
+            else:
+                assert at == rec["change_time"]
+    assert shared >= 2
