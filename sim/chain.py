@@ -1,8 +1,14 @@
 """On-chain activity: payouts mirrored as transfers, wallets moving funds, sanctions paths.
 
-Honest wallets sweep their balance every few days to a personal exchange deposit
-address, which the exchange sweeps to its hot wallet (a known service). Ring
-wallets forward most of each payout within days to one consolidation address.
+Services are hubs: several exchange hot wallets and DEX pools and routers, each
+with hundreds of unrelated counterparties, some of them listed or one hop from
+listed addresses (they deposit to, withdraw from and swap in the same places).
+Exchange users sweep their balance every few days to the exchange, mostly
+through a personal deposit address that the exchange sweeps to its hot wallet,
+and some withdraw from it now and then; DEX users swap through a router and a
+pool; other wallets hold and now and then pay a peer. A naive graph search links
+honest wallets to listed ones through the hubs: that is the trap.
+Ring wallets forward most of each payout within days to one consolidation address.
 Sanctioned-linked wallets sit one or two transfer hops from a listed address;
 decoys sit three hops away, or two hops only through an exchange hot wallet.
 Hops follow transfer direction: ``listed -> ... -> wallet`` (``in``) or
@@ -138,7 +144,7 @@ def build_chain(
     rng = seeded(f"{cfg.seed}:chain")
     ledger = _Ledger(cfg, rng)
     facts = ChainFacts()
-    hot = list(pop.service_addresses.values())
+    hot = [a for n, a in sorted(pop.service_addresses.items()) if n.startswith("exchange-")]
     start, end = cfg.start_ts, cfg.end_ts
 
     # 1. Payouts, mirrored on chain (a daily batch is one tx, one log per worker).
@@ -185,7 +191,7 @@ def build_chain(
 
     # 4. A legitimate wallet change: the old wallet empties into the new one once.
     for w in pop.workers:
-        if w.kind == "wallet_change_legit" and len(w.wallets) > 1:
+        if "wallet_change" in w.traits and len(w.wallets) > 1:
             old, (change, new) = w.wallets[0][1], w.wallets[1]
             when = change + randint(rng, HOUR_S, 3 * DAY_S)
             for asset in ("USDC", "ETH"):
@@ -193,17 +199,19 @@ def build_chain(
                 ledger.transfer(when, old, new, asset, balance * 97 // 100)
             forwarded.add(old)
 
-    # 5. Sweeps of every other wallet to its exchange deposit address.
+    # 5. What every other wallet does with its money: the habits of its (first) owner.
+    habits: dict[str, Worker] = {}
+    for w in pop.workers:
+        for _, address in w.wallets:
+            habits.setdefault(address, w)
     for wallet in sorted(incoming):
-        if wallet in forwarded or wallet in listed_wallets:
+        if wallet in forwarded or wallet in listed_wallets or wallet not in habits:
             continue
-        _sweeps(ledger, facts, rng, cfg, wallet, incoming[wallet], hot)
+        owner = habits[wallet]
+        _spend(ledger, facts, rng, cfg, pop, wallet, incoming[wallet], owner)
 
-    # 6. Background: exchange withdrawals to strangers and listed addresses moving funds.
-    for i in range(cfg.days * 8):
-        ts = start + rng.randrange(cfg.days * DAY_S)
-        stranger = derive_address(cfg.seed, f"stranger:{i}")
-        ledger.transfer(ts, hot[i % len(hot)], stranger, "USDC", randint(rng, 50, 5000) * 10**6)
+    # 6. The hubs' other customers, some of them listed or close to listed addresses.
+    _hub_background(ledger, facts, rng, cfg, pop)
     for i, entry in enumerate(pop.initial_listed[: min(12, len(pop.initial_listed))]):
         ts = start + rng.randrange(cfg.days * DAY_S)
         mule = derive_address(cfg.seed, f"mule:{i}")
@@ -218,20 +226,53 @@ def build_chain(
     return ledger.events, facts
 
 
-def _sweeps(
+def _swap(
+    ledger: _Ledger,
+    rng: random.Random,
+    ts: int,
+    trader: str,
+    pool: str,
+    router: str,
+    asset: str,
+    units: int,
+) -> None:
+    """Record a DEX swap: one transaction, the trader pays the pool, the router pays out."""
+    tx_hash = derive_tx_hash(ledger.cfg.seed, f"swap:{trader}:{ts}:{ledger.count}")
+    log = randint(rng, 0, 200)
+    out_asset = "ETH" if asset == "USDC" else "USDC"
+    # USDC (6 decimals, ~1 USD) <-> ETH (18 decimals, 2,500 USD), less a 0.3 % fee.
+    out_units = units * 4 * 10**8 * 997 // 1000 if asset == "USDC" else units // (4 * 10**8)
+    out_units = max(1, out_units)
+    ledger.transfer(ts, trader, pool, asset, units, tx_hash, log)
+    ledger.transfer(ts, pool, router, out_asset, out_units, tx_hash, log + 1)
+    ledger.transfer(ts, router, trader, out_asset, out_units, tx_hash, log + 2)
+
+
+def _spend(
     ledger: _Ledger,
     facts: ChainFacts,
     rng: random.Random,
     cfg: SimConfig,
+    pop: Population,
     wallet: str,
     received: list[tuple[int, str, int]],
-    hot: list[str],
+    owner: Worker,
 ) -> None:
-    exchange = int(wallet[2:6], 16) % len(hot)
-    deposit = derive_address(cfg.seed, f"deposit:{wallet}")
-    facts.roles[deposit] = "deposit"
-    interval = randint(rng, 3, 10) * DAY_S
+    """Move a payout wallet's money by its owner's habits: exchange, DEX, peers, or hold."""
+    services = pop.service_addresses
+    exchange = owner.trait_info.get("exchange_user")
+    dex = owner.trait_info.get("dex_user")
+    peer_p = cfg.params.values["peer_payment_p"]
     received = sorted(received)
+    if exchange is not None:
+        hot = services[str(exchange["exchange"])]
+        deposit: str | None = None
+        if exchange.get("via_deposit_address"):
+            deposit = derive_address(cfg.seed, f"deposit:{wallet}")
+            facts.roles[deposit] = "deposit"
+        interval = max(1, int(float(str(exchange["sweep_days"])) * DAY_S))
+    else:
+        hot, deposit, interval = "", None, randint(rng, 5, 14) * DAY_S
     t = received[0][0] + interval
     swept = {"USDC": 0, "ETH": 0}
     got = {"USDC": 0, "ETH": 0}
@@ -245,17 +286,114 @@ def _sweeps(
             if balance < _MIN_SWEEP[asset]:
                 continue
             amount = balance * randint(rng, 85, 100) // 100
-            swept[asset] += amount
-            if rng.random() < 0.05:  # now and then a payment to someone else
+            if rng.random() < peer_p:  # now and then a payment to someone else
+                swept[asset] += amount
                 ledger.transfer(
                     t, wallet, derive_address(cfg.seed, f"peer:{wallet}:{t}"), asset, amount
                 )
                 continue
-            block_ts = ledger.transfer(t, wallet, deposit, asset, amount)
-            ledger.transfer(
-                block_ts + randint(rng, HOUR_S, 6 * HOUR_S), deposit, hot[exchange], asset, amount
-            )
+            if dex is not None and rng.random() < 0.35:
+                swept[asset] += amount // 2
+                _swap(
+                    ledger,
+                    rng,
+                    t,
+                    wallet,
+                    services[str(dex["pool"])],
+                    services[str(dex["router"])],
+                    asset,
+                    amount // 2,
+                )
+                continue
+            if not hot:
+                continue  # a holder keeps its money
+            swept[asset] += amount
+            if deposit is None:
+                ledger.transfer(t, wallet, hot, asset, amount)
+            else:
+                block_ts = ledger.transfer(t, wallet, deposit, asset, amount)
+                ledger.transfer(
+                    block_ts + randint(rng, HOUR_S, 6 * HOUR_S), deposit, hot, asset, amount
+                )
+        if exchange is not None and exchange.get("withdraws") and rng.random() < 0.3:
+            # Gas money or a transfer back from the exchange account.
+            ledger.transfer(t + randint(rng, HOUR_S, DAY_S), hot, wallet, "ETH", _eth(rng, 5, 60))
         t += interval + randint(rng, -HOUR_S * 6, HOUR_S * 6)
+
+
+def _hub_background(
+    ledger: _Ledger, facts: ChainFacts, rng: random.Random, cfg: SimConfig, pop: Population
+) -> None:
+    """Give every hub hundreds of unrelated counterparties, and some listed ones.
+
+    Strangers deposit to each exchange (most through their own deposit address),
+    withdraw from it and swap in the pools. A few listed addresses and some of
+    their mules do the same, so listed addresses share hubs with honest workers.
+    """
+    start, span = cfg.start_ts, cfg.days * DAY_S
+    services = sorted(pop.service_addresses.items())
+    exchanges = [a for n, a in services if n.startswith("exchange-")]
+    pools = [a for n, a in services if n.startswith("dex-pool-")]
+    routers = [a for n, a in services if n.startswith("dex-router-")]
+    n = cfg.params.count("hub_counterparties")
+    for h, hot in enumerate(exchanges):
+        for i in range(n):
+            stranger = derive_address(cfg.seed, f"customer:{h}:{i}")
+            ts = start + rng.randrange(span)
+            amount = randint(rng, 20, 5000) * 10**6
+            if rng.random() < 0.5:
+                if rng.random() < 0.8:
+                    deposit = derive_address(cfg.seed, f"customer-deposit:{h}:{i}")
+                    block_ts = ledger.transfer(ts, stranger, deposit, "USDC", amount)
+                    ledger.transfer(
+                        block_ts + randint(rng, HOUR_S, 6 * HOUR_S), deposit, hot, "USDC", amount
+                    )
+                else:
+                    ledger.transfer(ts, stranger, hot, "USDC", amount)
+            else:
+                ledger.transfer(ts, hot, stranger, "USDC", amount)
+    for p, pool in enumerate(pools):
+        for i in range(n):
+            trader = derive_address(cfg.seed, f"trader:{p}:{i}")
+            asset = "USDC" if rng.random() < 0.6 else "ETH"
+            units = randint(rng, 20, 3000) * 10**6 if asset == "USDC" else _eth(rng, 10, 2000)
+            router = routers[rng.randrange(len(routers))] if routers else pool
+            _swap(ledger, rng, start + rng.randrange(span), trader, pool, router, asset, units)
+    listed = [e.address for e in pop.initial_listed]
+    k = min(len(listed), cfg.params.count("listed_hub_users"))
+    for j, address in enumerate(listed[-k:] if k else []):
+        # Listed addresses (and one-hop mules of them) use the same exchanges and pools.
+        actor = address if j % 3 else derive_address(cfg.seed, f"listed-mule:{j}")
+        if actor != address:
+            facts.roles[actor] = "listed_mule"
+            ledger.transfer(
+                start + rng.randrange(span // 4), address, actor, "ETH", _eth(rng, 500, 5000)
+            )
+        for _ in range(randint(rng, 1, 3)):
+            ts = start + span // 4 + rng.randrange(span - span // 4)
+            if exchanges:
+                hot = exchanges[rng.randrange(len(exchanges))]
+                ledger.transfer(ts, actor, hot, "ETH", _eth(rng, 200, 5000))
+                ledger.transfer(
+                    ts + randint(rng, HOUR_S, 3 * DAY_S),
+                    hot,
+                    actor,
+                    "USDC",
+                    randint(rng, 500, 50_000) * 10**6,
+                )
+            if pools:
+                pool = pools[rng.randrange(len(pools))]
+                router = routers[rng.randrange(len(routers))] if routers else pool
+                _swap(
+                    ledger,
+                    rng,
+                    ts + randint(rng, 60, DAY_S),
+                    actor,
+                    pool,
+                    router,
+                    "ETH",
+                    _eth(rng, 100, 3000),
+                )
 
 
 def _sanctions_paths(

@@ -25,6 +25,7 @@ KIND_OPTIONS: dict[str, str] = {
     "wallet_change_legit": "--wallet-changes",
     "many_ips": "--many-ips",
     "takeover": "--takeovers",
+    "laptop_farm": "--laptop-farms",
     "ring": "--ring-workers",
     "sanctioned_direct": "--sanctioned-direct",
     "sanctioned_linked": "--sanctioned-linked",
@@ -39,6 +40,7 @@ KIND_HELP: dict[str, str] = {
     "wallet_change_legit": "honest workers who change their payout wallet once",
     "many_ips": "honest workers on many networks (5-12 ASNs)",
     "takeover": "accounts handed to another operator mid-way: new device, hours, wallet",
+    "laptop_farm": "an operator works the owner's own laptop and network at hours 8-14 h away",
     "ring": "accounts of one operator that share a wallet or consolidate to one address",
     "sanctioned_direct": "workers paid straight to a listed address",
     "sanctioned_linked": "workers whose payout wallet is 1-2 transfers from a listed address",
@@ -90,6 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for kind, option in KIND_OPTIONS.items():
         sizes.add_argument(option, dest=f"n_{kind}", type=int, metavar="N", help=KIND_HELP[kind])
+    parser.add_argument(
+        "--fixed-params",
+        action="store_true",
+        help="nominal population parameters (the centre of every range) instead of "
+        "drawing them from the seed",
+    )
     parser.add_argument("--payers", type=int, default=15, help="platforms and paying agents (15)")
     parser.add_argument(
         "--reviewers", type=int, default=4, help="reviewer agents that only score (4)"
@@ -131,8 +139,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "simulate",
         help="a seeded synthetic gig platform with ground truth",
-        description="Generate a deterministic synthetic platform: honest workers, account "
-        "takeovers, shared-wallet rings, sanctioned payouts and look-alike decoys, with their "
+        description="Generate a deterministic synthetic platform: honest workers with "
+        "look-alike habits, account takeovers, laptop farms, shared-wallet rings, sanctioned "
+        "payouts and look-alike decoys, with their "
         "tasks, quality scores, payouts, on-chain transfers and sanctions entries, and the "
         "ground truth in truth.json. The same options give the same events.",
         epilog=_EPILOG,
@@ -156,6 +165,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         payers=args.payers,
         reviewers=args.reviewers,
         invalid_rate=args.invalid_rate,
+        randomise=not args.fixed_params,
     )
 
 

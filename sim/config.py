@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reputation.errors import ConfigError
+from sim.params import PopulationParams, draw_params
 from sim.times import format_time, parse_time
 
 #: Worker kinds, in the order they are listed in truth.json and the docs.
@@ -17,6 +18,7 @@ KINDS: tuple[str, ...] = (
     "wallet_change_legit",
     "many_ips",
     "takeover",
+    "laptop_farm",
     "ring",
     "sanctioned_direct",
     "sanctioned_linked",
@@ -29,6 +31,7 @@ KINDS: tuple[str, ...] = (
 BAD_KINDS: frozenset[str] = frozenset(
     {
         "takeover",
+        "laptop_farm",
         "ring",
         "sanctioned_direct",
         "sanctioned_linked",
@@ -54,6 +57,7 @@ _DEFAULT_SHARE: dict[str, tuple[float, int]] = {
     "wallet_change_legit": (0.015, 2),
     "many_ips": (0.02, 2),
     "takeover": (0.02, 3),
+    "laptop_farm": (0.015, 3),
     "ring": (0.025, 6),
     "sanctioned_direct": (0.003, 2),
     "sanctioned_linked": (0.006, 4),
@@ -76,13 +80,16 @@ class SimulationError(ConfigError):
         self.parameter = parameter
 
 
-def default_sizes(workers: int) -> dict[str, int]:
+def default_sizes(workers: int, scale: dict[str, float] | None = None) -> dict[str, int]:
     """Return the default number of workers of each special kind for a population.
 
     Parameters
     ----------
     workers
         Total population size; the ``honest`` kind takes whatever is left.
+    scale
+        Per-kind multipliers of the default shares (a seed's `PopulationParams`);
+        the floors stay.
 
     Examples
     --------
@@ -94,7 +101,7 @@ def default_sizes(workers: int) -> dict[str, int]:
     """
     sizes: dict[str, int] = {}
     for kind, (share, floor) in _DEFAULT_SHARE.items():
-        n = round(share * workers)
+        n = round(share * (scale or {}).get(kind, 1.0) * workers)
         sizes[kind] = max(n, floor) if workers >= 100 else n
     if workers < 100 and 0 < sizes["ring"] < 3:
         sizes["ring"] = 0  # a ring needs several identities
@@ -121,6 +128,10 @@ class SimConfig:
     invalid_rate
         Probability, per valid event, of adding one deliberately invalid event
         (for dead-letter tests); 0 disables them.
+    randomise
+        Draw the population parameters (`sim.params`) from the seed (default), or
+        use the nominal platform (the centre of every range). The drawn values are
+        in ``params`` and in truth.json.
 
     Examples
     --------
@@ -141,6 +152,8 @@ class SimConfig:
     payers: int = 15
     reviewers: int = 4
     invalid_rate: float = 0.0
+    randomise: bool = True
+    params: PopulationParams = dataclasses.field(init=False, repr=False, compare=False)
     start_ts: int = dataclasses.field(init=False, repr=False, compare=False)
     end_ts: int = dataclasses.field(init=False, repr=False, compare=False)
 
@@ -162,7 +175,9 @@ class SimConfig:
         unknown = set(self.sizes) - set(KINDS)
         if unknown:
             raise SimulationError("sizes", f"unknown kinds {sorted(unknown)}; known: {KINDS}")
-        sizes = default_sizes(self.workers)
+        params = draw_params(self.seed, self.randomise, KINDS[1:])
+        object.__setattr__(self, "params", params)
+        sizes = default_sizes(self.workers, params.kind_scale)
         sizes.update({k: v for k, v in self.sizes.items() if k != "honest"})
         for kind, n in sizes.items():
             if n < 0:
@@ -192,4 +207,6 @@ class SimConfig:
             "payers": self.payers,
             "reviewers": self.reviewers,
             "invalid_rate": self.invalid_rate,
+            "randomise": self.randomise,
+            "population": self.params.to_record(),
         }

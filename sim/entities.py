@@ -94,6 +94,14 @@ class Regime:
         takes to reach it (gradual quality decline).
     reject_base, p_late, p_abandon, rate_mult
         Outcome rates and a multiplier on tasks per session (velocity surge).
+    dst
+        Daylight-saving rule of the place (`sim.geo.DST_RULES`), or empty;
+        ``offset_min`` is then the standard offset.
+    vpn_share
+        Share of sessions that go through a VPN exit (another ASN and country).
+    drift_h, drift_days
+        Hours by which the local session hours move, gradually over `drift_days`
+        from the regime start (a new job, a school term).
     """
 
     from_ts: int
@@ -111,6 +119,10 @@ class Regime:
     p_late: float = 0.04
     p_abandon: float = 0.03
     rate_mult: float = 1.0
+    dst: str = ""
+    vpn_share: float = 0.0
+    drift_h: float = 0.0
+    drift_days: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,10 @@ class Worker:
         of a takeover, so that every change shows in the events).
     info
         Kind-specific ground truth (``ring_id``, ``variant``, ``hour_shift_h`` ...).
+    traits
+        Honest traits (`sim.params.TRAITS`), sorted.
+    trait_info
+        Per trait, its ground truth (when a new laptop appears, the trips ...).
     """
 
     index: int
@@ -147,6 +163,8 @@ class Worker:
     last_day: int
     forced_days: tuple[int, ...] = ()
     info: dict[str, object] = field(default_factory=dict)
+    traits: tuple[str, ...] = ()
+    trait_info: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def wallet_at(self, ts: int) -> str:
         """Return the payout wallet in force at `ts`."""
@@ -170,7 +188,8 @@ class Population:
     payers, reviewers, workers
         The participants; reviewers are ids of agents that only score.
     service_addresses
-        Exchange hot wallets (known services) by name.
+        Services by name: exchange hot wallets (``exchange-N-hot``), DEX pools
+        (``dex-pool-N``) and routers (``dex-router-N``).
     initial_listed
         List entries emitted at the start of the run (or at their listing time,
         if that falls inside the run).

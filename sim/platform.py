@@ -23,6 +23,7 @@ from sim.addresses import derive_tx_hash, format_units, present
 from sim.config import SimConfig
 from sim.entities import Population, Regime, Worker, skill_at
 from sim.events import TOPIC_RANK, Event, JSONObject, make_event
+from sim.geo import VPN_EXITS, dst_switches, offset_at
 from sim.rng import randint, seeded
 from sim.times import DAY_S, HOUR_S, format_time
 
@@ -107,13 +108,41 @@ def _regime_on_day(worker: Worker, cfg: SimConfig, day: int) -> Regime:
     return worker.regimes[_regime_index_on_day(worker, cfg, day)]
 
 
-def _sample_hour(rng: random.Random, regime: Regime) -> float:
+def _sample_hour(rng: random.Random, regime: Regime, drift_h: float) -> float:
     persona = regime.persona
     if len(persona.centers_h) == 1:
         center = persona.centers_h[0]
     else:
         center = rng.choices(persona.centers_h, weights=persona.center_weights)[0]
-    return (center + rng.gauss(0.0, persona.spread_h)) % 24.0
+    return (center + drift_h + rng.gauss(0.0, persona.spread_h)) % 24.0
+
+
+class _Clock(NamedTuple):
+    """A regime's UTC offsets over the run: the offset at the start and the DST switches."""
+
+    first: int
+    other: int
+    switches: list[int]
+
+    def at(self, ts: int) -> int:
+        """Return the offset in minutes in force at `ts`."""
+        if not self.switches:
+            return self.first
+        return self.other if bisect(self.switches, ts) % 2 else self.first
+
+
+def _clock(regime: Regime, lo: int, hi: int) -> _Clock:
+    first = offset_at(regime.dst, regime.offset_min, lo)
+    switches = dst_switches(regime.dst, regime.offset_min, lo, hi)
+    other = regime.offset_min if first != regime.offset_min else regime.offset_min + 60
+    return _Clock(first, other, switches)
+
+
+def _drift_on(regime: Regime, ts: int) -> float:
+    if regime.drift_h == 0.0:
+        return 0.0
+    progress = min(1.0, max(0.0, (ts - regime.from_ts) / (regime.drift_days * DAY_S)))
+    return regime.drift_h * progress
 
 
 def _cumulative(weights: tuple[float, ...]) -> list[float]:
@@ -160,6 +189,11 @@ def simulate_worker(worker: Worker, pop: Population, cfg: SimConfig) -> WorkerAc
     payers = [pop.payers[i] for i in payer_ids]
     reviewers = pop.reviewers
     n_reviewers = len(reviewers)
+    noise = cfg.params.values["quality_noise"]
+    r_noise = math.hypot(noise, cfg.params.values["reviewer_noise"])
+    r_bias = cfg.params.values["reviewer_bias"]
+    # Clocks span the run and a day either side (local days -1..days).
+    clocks = [_clock(r, start - 2 * DAY_S, end + 2 * DAY_S) for r in worker.regimes]
     for i in range(cfg.days + 2):
         if not active[i]:
             continue
@@ -168,11 +202,14 @@ def simulate_worker(worker: Worker, pop: Population, cfg: SimConfig) -> WorkerAc
         reg = worker.regimes[r_idx]
         persona = reg.persona
         n_sessions = 1 + (rnd() < persona.extra_session_p) + (rnd() < persona.extra_session_p / 2)
-        local_midnight = start + day * DAY_S - reg.offset_min * 60
+        clock = clocks[r_idx]
+        noon = start + day * DAY_S + DAY_S // 2
+        local_midnight = start + day * DAY_S - clock.at(noon) * 60
+        drift = _drift_on(reg, noon)
         starts = sorted(
-            local_midnight + int(_sample_hour(rng, reg) * HOUR_S) for _ in range(n_sessions)
+            local_midnight + int(_sample_hour(rng, reg, drift) * HOUR_S) for _ in range(n_sessions)
         )
-        asns, asn_cum = reg.asns, _cumulative(reg.asn_weights)
+        home_asns, home_asn_cum = reg.asns, _cumulative(reg.asn_weights)
         devices, dev_cum = reg.devices, _cumulative(reg.device_weights)
         task_s = 60 * persona.task_minutes
         lam = persona.tasks_per_session * reg.rate_mult
@@ -184,6 +221,12 @@ def simulate_worker(worker: Worker, pop: Population, cfg: SimConfig) -> WorkerAc
         busy_until = 0
         for session_start in starts:
             t = max(session_start, busy_until + 600)
+            country = reg.country
+            asns, asn_cum = home_asns, home_asn_cum
+            if reg.vpn_share and rnd() < reg.vpn_share:
+                # A VPN session: the exit's network and country, the device's own clock.
+                exit_asn, country = VPN_EXITS[int(rnd() * len(VPN_EXITS))]
+                asns, asn_cum = (exit_asn,), [float("inf")]
             for _ in range(1 + _poisson(rng, lam)):
                 if t < start or t >= end:
                     t += 1800
@@ -236,9 +279,9 @@ def simulate_worker(worker: Worker, pop: Population, cfg: SimConfig) -> WorkerAc
                 ctx_roll = rnd()
                 if ctx_roll >= 0.01:
                     context: JSONObject = {
-                        "utc_offset_min": reg.offset_min,
+                        "utc_offset_min": clock.at(t),
                         "ip_asn": asns[bisect(asn_cum, rnd())] if len(asns) > 1 else asns[0],
-                        "country": reg.country,
+                        "country": country,
                     }
                     if ctx_roll >= 0.02:
                         context["device_id"] = (
@@ -252,13 +295,14 @@ def simulate_worker(worker: Worker, pop: Population, cfg: SimConfig) -> WorkerAc
                 if outcome != 3 and rnd() < 0.95:
                     # One quality score a little after completion, by the payer or a reviewer.
                     mean = skill - (0.35 if outcome == 1 else 0.05 if outcome == 2 else 0.0)
-                    score = min(1.0, max(0.0, mean + 0.07 * z_score))
                     if n_reviewers and rnd() < payer.reviewer_share:
                         scorer = reviewers[int(rnd() * n_reviewers)]
                         scored = completed + 1800 + int(rnd() * 5 * HOUR_S)
+                        score = min(1.0, max(0.0, mean + r_bias + r_noise * z_score))
                     else:
                         scorer = payer.payer_id
                         scored = completed + 120 + int(rnd() * (3 * HOUR_S - 120))
+                        score = min(1.0, max(0.0, mean + noise * z_score))
                     q_id = f"q-{num}-{task_no}"
                     q: JSONObject = {
                         "event_id": q_id,

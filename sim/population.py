@@ -10,17 +10,16 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from sim.addresses import derive_address, derive_device_id
+from sim.addresses import derive_address
 from sim.config import SimConfig, SimulationError
 from sim.entities import Payer, Population, Regime, Worker
-from sim.geo import extended_asns
 from sim.regimes import (
     base_regime,
     change_day,
     day_in,
     day_ts,
     engaged,
-    other_country,
+    laptop_farm_regime,
     ring_regimes,
     split_rings,
     takeover_regime,
@@ -28,6 +27,22 @@ from sim.regimes import (
 from sim.rng import seeded
 from sim.sanctions import ListedAddress, SanctionsLists
 from sim.times import DAY_S
+from sim.traits import (
+    TraitPlan,
+    add_hours_drift,
+    add_many_ips,
+    add_new_isp,
+    add_new_laptop,
+    add_trip,
+    add_vpn,
+    add_wallet_change,
+    chain_habits,
+    note_dst,
+    roll_regime_trait,
+)
+
+#: Kinds that are good: honest workers and the trap kinds; they get drawn honest traits.
+_GOOD = ("honest", "traveller", "night_owl", "wallet_change_legit", "many_ips", "decoy")
 
 
 def _make_payers(cfg: SimConfig, rng: random.Random) -> tuple[tuple[Payer, ...], tuple[str, ...]]:
@@ -41,7 +56,9 @@ def _make_payers(cfg: SimConfig, rng: random.Random) -> tuple[tuple[Payer, ...],
             Payer(
                 payer_id=payer_id,
                 treasury=derive_address(cfg.seed, f"treasury:{payer_id}"),
-                mode="daily" if (is_platform or rng.random() < 0.4) else "per_task",
+                mode="daily"
+                if (is_platform or rng.random() < cfg.params.values["daily_payer_share"])
+                else "per_task",
                 batch_hour_utc=rng.randrange(24),
                 asset="ETH" if (not is_platform and i % 7 == 3) else "USDC",
                 reward_cents=(low, low * rng.choice((3, 5, 8))),
@@ -97,6 +114,27 @@ class _Builder:
         return tuple(chosen), tuple(p / total for p in prefs)
 
 
+def make_services(cfg: SimConfig) -> dict[str, str]:
+    """Return the run's services by name: exchange hot wallets, DEX pools and routers.
+
+    Examples
+    --------
+    >>> names = sorted(make_services(SimConfig(seed=1, workers=10, days=5, randomise=False)))
+    >>> names[:3], len(names) >= 3 + 3 + 1
+    (['dex-pool-1', 'dex-pool-2', 'dex-pool-3'], True)
+    """
+    counts = (
+        ("exchange-{}-hot", max(3, cfg.params.count("exchanges"))),
+        ("dex-pool-{}", cfg.params.count("dex_pools")),
+        ("dex-router-{}", cfg.params.count("dex_routers")),
+    )
+    return {
+        pattern.format(i + 1): derive_address(cfg.seed, "service:" + pattern.format(i + 1))
+        for pattern, n in counts
+        for i in range(n)
+    }
+
+
 def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
     """Return the payers and workers of a run, with kinds shuffled over worker ids.
 
@@ -120,10 +158,7 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
     kinds = [k for k, n in cfg.sizes.items() for _ in range(n)]
     rng.shuffle(kinds)
 
-    services = {
-        name: derive_address(cfg.seed, f"service:{name}")
-        for name in ("exchange-1-hot", "exchange-2-hot", "exchange-3-hot")
-    }
+    services = make_services(cfg)
     delisting = lists.delisted[rng.randrange(len(lists.delisted))] if lists.delisted else None
     delisted_at = day_ts(cfg, max(1, int(cfg.days * 0.4)), 10.25) if delisting else 0
 
@@ -154,9 +189,16 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
     for idx, kind in enumerate(kinds):
         wid = f"w-{idx + 1}"
         wrng = seeded(f"{cfg.seed}:worker:{idx}")
+        trng = seeded(f"{cfg.seed}:traits:{idx}")
         nth = counters.get(kind, 0)
         counters[kind] = nth + 1
-        base = base_regime(wrng, cfg, wid, night_owl=kind == "night_owl")
+        good = kind in _GOOD
+        night = kind == "night_owl" or (
+            good and trng.random() < cfg.params.trait_rates["night_owl"]
+        )
+        base = base_regime(wrng, cfg, wid, night_owl=night)
+        if kind == "decoy":  # active enough to be paid (and so to be linked, if wrongly)
+            base = replace(base, persona=engaged(base.persona, wrng))
         first_day, last_day = 0, cfg.days
         if kind == "honest" and wrng.random() < 0.10:
             first_day = day_in(wrng, 1, int(cfg.days * 0.7))
@@ -168,58 +210,45 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
         info: dict[str, object] = {}
         payers, payer_w = b.payer_mix(wrng)
         forced: tuple[int, ...] = ()
+        plan = TraitPlan(regimes, wallets)
+        if night:
+            plan.traits.add("night_owl")
+            plan.info["night_owl"] = {"main_local_hour": round(base.persona.centers_h[0], 2)}
+        rates = cfg.params.trait_rates
 
-        if kind == "honest":
-            if wrng.random() < 0.045:  # a short stay abroad or a VPN: the rare honest new offset
-                country, off = other_country(wrng, base, 60)
-                day = day_in(wrng, 1, cfg.days - 1)
-                asns = (extended_asns(country.code, 4)[wrng.randrange(4)],)
-                visit = replace(
-                    base,
-                    from_ts=day_ts(cfg, day, 0.0),
-                    country=country.code,
-                    offset_min=off,
-                    asns=asns,
-                    asn_weights=(1.0,),
-                )
-                back = replace(base, from_ts=day_ts(cfg, day + wrng.randint(1, 2), 0.0))
-                regimes += [visit, back]
-                forced = (day,)
-            elif wrng.random() < 0.05:  # a new phone
-                day = day_in(wrng, 1, cfg.days - 1)
-                dev = derive_device_id(cfg.seed, wid + ":new")
-                regimes.append(
-                    replace(
-                        base, from_ts=day_ts(cfg, day, 0.0), devices=(dev,), device_weights=(1.0,)
-                    )
-                )
-        elif kind == "traveller":
-            country, off = other_country(wrng, base, 180)
-            trip_len = min(wrng.randint(3, 10), max(2, cfg.days // 3))
-            start_day = day_in(wrng, max(1, cfg.days // 4), cfg.days - trip_len - 1)
-            trip_asns = tuple(extended_asns(country.code, 4)[: wrng.randint(1, 2)])
-            trip = replace(
-                base,
-                from_ts=day_ts(cfg, start_day, 0.0),
-                country=country.code,
-                offset_min=off,
-                asns=trip_asns,
-                asn_weights=tuple([1.0 / len(trip_asns)] * len(trip_asns)),
-            )
-            back = replace(base, from_ts=day_ts(cfg, start_day + trip_len, 0.0))
-            regimes += [trip, back]
-            forced = (start_day, start_day + 1, start_day + trip_len)
-            info = {"trip_country": country.code, "trip_offset_min": off, "trip_days": trip_len}
-        elif kind == "many_ips":
-            n = wrng.randint(5, 12)
-            many = extended_asns(base.country, 12)[:n]
-            regimes = [replace(base, asns=many, asn_weights=tuple([1.0 / n] * n))]
-        elif kind == "wallet_change_legit":
-            change = day_ts(cfg, change_day(cfg, wrng, cfg.days // 3), wrng.uniform(0.0, 24.0))
-            new_wallet = derive_address(cfg.seed, f"wallet:{wid}:1")
-            wallets.append((change, new_wallet))
-            info = {"old_wallet": wallet, "new_wallet": new_wallet}
-        elif kind == "takeover":
+        if good:
+            regime_trait = roll_regime_trait(trng, rates)
+            if kind == "traveller":
+                add_trip(cfg, trng, plan, trips=1 + (trng.random() < 0.25))
+                trip = plan.info["traveller"]["trips"]
+                if isinstance(trip, list) and trip:
+                    first = trip[0]
+                    info = {
+                        "trip_country": first["country"],
+                        "trip_offset_min": first["offset_min"],
+                        "trip_days": first["days"],
+                    }
+            elif kind == "many_ips":
+                add_many_ips(trng, plan)
+            elif regime_trait == "traveller":
+                add_trip(cfg, trng, plan)
+            elif regime_trait == "new_laptop":
+                add_new_laptop(cfg, trng, plan, wid)
+            elif regime_trait == "new_isp":
+                add_new_isp(cfg, trng, plan)
+            elif regime_trait == "hours_drift":
+                add_hours_drift(cfg, trng, plan)
+            if kind != "decoy" and trng.random() < rates["vpn"]:
+                add_vpn(trng, plan)
+            if kind == "wallet_change_legit" or (
+                kind == "honest" and trng.random() < rates["wallet_change"]
+            ):
+                add_wallet_change(cfg, trng, plan, wid)
+                change_info = plan.info["wallet_change"]
+                if kind == "wallet_change_legit":
+                    info = dict(change_info)
+            regimes, wallets, forced = plan.regimes, plan.wallets, tuple(plan.forced)
+        if kind == "takeover":
             base = replace(base, persona=engaged(base.persona, wrng))
             takeover, info = takeover_regime(cfg, wrng, base, wid)
             regimes = [base, takeover]
@@ -230,17 +259,26 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
                 wallets.append((takeover.from_ts, new_wallet))
                 info["new_wallet"] = new_wallet
             info["wallet_changed"] = len(wallets) > 1
+        elif kind == "laptop_farm":
+            base = replace(base, persona=engaged(base.persona, wrng), vpn_share=0.0)
+            farm, info = laptop_farm_regime(cfg, wrng, base)
+            regimes = [base, farm]
+            switch_day = (farm.from_ts - cfg.start_ts) // DAY_S
+            forced = (switch_day, switch_day + 1)
         elif kind == "quality_decline":
             start = day_ts(cfg, change_day(cfg, wrng, cfg.days // 3), 0.0)
             base = replace(base, persona=engaged(base.persona, wrng), skill=max(base.skill, 0.8))
             decline = replace(
                 base,
                 from_ts=start,
-                skill_decline=wrng.uniform(0.25, 0.45),
-                decline_days=wrng.uniform(7.0, 20.0),
+                skill_decline=wrng.uniform(0.20, 0.35),
+                decline_days=wrng.uniform(14.0, 28.0),
             )
             regimes = [base, decline]
-            info = {"decline": round(decline.skill_decline, 3)}
+            info = {
+                "decline": round(decline.skill_decline, 3),
+                "decline_days": round(decline.decline_days, 1),
+            }
         elif kind == "ring":
             ring_id, variant, j = ring_of[idx]
             regime, first_day = ring_plan[idx]
@@ -285,8 +323,6 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
             else:
                 info.update(hops=(1, 2)[(nth // 3) % 2], direction=("in", "out")[(nth // 3) % 2])
         elif kind == "decoy":
-            base = replace(base, persona=engaged(base.persona, wrng))
-            regimes = [base]
             variants = ["three_hops_in", "via_service_in", "three_hops_out", "via_service_out"]
             if delisting is not None:
                 variants.insert(2, "after_delisting")
@@ -301,13 +337,22 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
             }
         if kind in ("sanctioned_direct", "sanctioned_linked", "sanctioned_retroactive", "decoy"):
             first_day = min(first_day, cfg.days // 8)
+        plan.regimes = sorted(regimes, key=lambda r: r.from_ts)
+        dst = note_dst(cfg, tuple(plan.regimes))
+        if dst is not None:
+            plan.traits.add("dst")
+            plan.info["dst"] = dst
+        if kind not in ("sanctioned_direct",) and not (
+            kind == "ring" and info.get("variant") == "consolidation"
+        ):
+            chain_habits(cfg, trng, services, plan)
 
         workers.append(
             Worker(
                 index=idx,
                 worker_id=wid,
                 kind=kind,
-                regimes=tuple(sorted(regimes, key=lambda r: r.from_ts)),
+                regimes=tuple(plan.regimes),
                 wallets=tuple(wallets),
                 payers=payers,
                 payer_weights=payer_w,
@@ -315,6 +360,8 @@ def build_population(cfg: SimConfig, lists: SanctionsLists) -> Population:
                 last_day=last_day,
                 forced_days=forced,
                 info=info,
+                traits=tuple(sorted(plan.traits)),
+                trait_info={k: plan.info[k] for k in sorted(plan.info)},
             )
         )
 

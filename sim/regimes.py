@@ -1,4 +1,8 @@
-"""Builders of regimes: honest habits, trips, account takeovers, rings of identities."""
+"""Builders of regimes: honest habits, trips, account takeovers, laptop farms, rings.
+
+Habits are drawn around the seed's `sim.params.PopulationParams`, so one seed's
+workers are busier, noisier or more spread over timezones than another's.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from sim.geo import (
     countries_near_offset,
     extended_asns,
 )
+from sim.params import PopulationParams
 from sim.times import DAY_S, HOUR_S
 
 
@@ -24,38 +29,45 @@ def _circ(hours: float) -> float:
     return hours % 24.0
 
 
-def _weighted_pick(rng: random.Random, items: list[Country]) -> Country:
-    return rng.choices(items, weights=[c.weight for c in items])[0]
+def _weighted_pick(rng: random.Random, items: list[Country], weights: dict[str, float]) -> Country:
+    return rng.choices(items, weights=[weights.get(c.code, c.weight) for c in items])[0]
 
 
-def make_persona(rng: random.Random, night_owl: bool = False) -> Persona:
-    """Return working habits: one or two local peak hours, rhythm and volume."""
+def _around(rng: random.Random, centre: float, spread: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, centre + rng.uniform(-spread, spread)))
+
+
+def make_persona(rng: random.Random, params: PopulationParams, night_owl: bool = False) -> Persona:
+    """Return working habits around the seed's parameters: peak hours, rhythm and volume."""
+    v = params.values
     if night_owl:
         main = _circ(rng.uniform(22.5, 27.5))
     else:
         main = rng.triangular(7.5, 22.0, 14.0)
     centers = [main]
     weights = [1.0]
-    if rng.random() < 0.25:
+    if rng.random() < v["second_peak_share"]:
         centers.append(_circ(main + rng.choice((-1, 1)) * rng.uniform(4.0, 7.0)))
         weights = [0.7, 0.3]
     return Persona(
         centers_h=tuple(centers),
         center_weights=tuple(weights),
-        spread_h=rng.uniform(0.7, 1.6),
-        extra_session_p=rng.uniform(0.05, 0.35),
-        tasks_per_session=rng.uniform(0.8, 3.5),
-        task_minutes=rng.uniform(10.0, 45.0),
-        p_active=rng.uniform(0.3, 0.85),
-        persistence=rng.uniform(0.3, 0.7),
-        weekend_factor=rng.uniform(0.5, 1.2),
+        spread_h=_around(rng, v["spread_h"], 0.4, 0.4, 2.5),
+        extra_session_p=_around(rng, v["extra_session_p"], 0.15, 0.0, 0.7),
+        tasks_per_session=_around(rng, v["tasks_per_session"], 1.3, 0.3, 7.0),
+        task_minutes=_around(rng, v["task_minutes"], 15.0, 5.0, 80.0),
+        p_active=_around(rng, v["p_active"], 0.25, 0.1, 0.95),
+        persistence=_around(rng, v["persistence"], 0.2, 0.05, 0.9),
+        weekend_factor=_around(rng, v["weekend_factor"], 0.35, 0.2, 1.6),
     )
 
 
-def _asn_mix(rng: random.Random, country: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def _asn_mix(
+    rng: random.Random, country: str, multi_share: float
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     asns = list(BY_CODE[country].asns)
     rng.shuffle(asns)
-    if rng.random() < 0.5:
+    if rng.random() >= multi_share:
         return (asns[0],), (1.0,)
     others = asns[1 : 1 + rng.choice((1, 1, 2))]
     home = rng.uniform(0.65, 0.85)
@@ -63,9 +75,9 @@ def _asn_mix(rng: random.Random, country: str) -> tuple[tuple[int, ...], tuple[f
 
 
 def _devices(
-    rng: random.Random, seed: int, label: str
+    rng: random.Random, seed: int, label: str, multi_share: float
 ) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    if rng.random() < 0.6:
+    if rng.random() >= multi_share:
         return (derive_device_id(seed, label + ":0"),), (1.0,)
     return (
         (derive_device_id(seed, label + ":0"), derive_device_id(seed, label + ":1")),
@@ -75,13 +87,16 @@ def _devices(
 
 def base_regime(rng: random.Random, cfg: SimConfig, label: str, night_owl: bool) -> Regime:
     """Return an honest worker's regime: home country, ASN mix, devices, skill."""
-    country = _weighted_pick(rng, list(HOME_COUNTRIES))
-    asns, asn_w = _asn_mix(rng, country.code)
-    devices, dev_w = _devices(rng, cfg.seed, label)
-    skill = min(0.97, max(0.5, rng.betavariate(8.0, 2.0)))
+    v = cfg.params.values
+    country = _weighted_pick(rng, list(HOME_COUNTRIES), cfg.params.country_weights)
+    asns, asn_w = _asn_mix(rng, country.code, v["multi_asn_share"])
+    devices, dev_w = _devices(rng, cfg.seed, label, v["multi_device_share"])
+    # Beta with mean skill_mean and a concentration of 10 (the old Beta(8, 2)).
+    mean = v["skill_mean"]
+    skill = min(0.97, max(0.5, rng.betavariate(10.0 * mean, 10.0 * (1.0 - mean))))
     return Regime(
         from_ts=cfg.start_ts,
-        persona=make_persona(rng, night_owl),
+        persona=make_persona(rng, cfg.params, night_owl),
         country=country.code,
         offset_min=rng.choice(country.offsets_min),
         asns=asns,
@@ -89,9 +104,10 @@ def base_regime(rng: random.Random, cfg: SimConfig, label: str, night_owl: bool)
         devices=devices,
         device_weights=dev_w,
         skill=skill,
-        reject_base=rng.uniform(0.01, 0.04),
+        reject_base=_around(rng, v["reject_base"], 0.015, 0.002, 0.1),
         p_late=rng.uniform(0.01, 0.06),
         p_abandon=rng.uniform(0.01, 0.04),
+        dst=country.dst,
     )
 
 
@@ -159,6 +175,7 @@ def takeover_regime(
         spread_h=rng.uniform(0.7, 1.4),
         p_active=max(base.persona.p_active, 0.8) if surge else base.persona.p_active,
     )
+    proxy = country.code == base.country and offset == base.offset_min
     skill_shift = rng.uniform(0.03, 0.12) * rng.choice((-1.0, 1.0))
     regime = replace(
         base,
@@ -172,6 +189,9 @@ def takeover_regime(
         device_weights=(1.0,),
         skill=min(0.97, max(0.3, base.skill + skill_shift)),
         rate_mult=rng.uniform(1.8, 3.0) if surge else 1.0,
+        dst=base.dst if proxy else country.dst,
+        vpn_share=0.0,
+        drift_h=0.0,
     )
     info: dict[str, object] = {
         "hour_shift_h": round(shift, 2),
@@ -181,6 +201,47 @@ def takeover_regime(
         "new_offset_min": offset,
         "quality_shift": round(skill_shift, 3),
         "velocity_mult": round(regime.rate_mult, 2),
+    }
+    return regime, info
+
+
+def laptop_farm_regime(
+    cfg: SimConfig, rng: random.Random, base: Regime
+) -> tuple[Regime, dict[str, object]]:
+    """Return the regime of an operator working the owner's own laptop, and its truth fields.
+
+    Nothing in the context changes: same devices, networks, country, UTC offset
+    (and DST rule). The hours move by 8-14 h and the work pattern is the
+    operator's: session structure, velocity, task length, maybe quality.
+    """
+    shift = rng.uniform(8.0, 14.0) * rng.choice((-1.0, 1.0))
+    farm_day = change_day(cfg, rng)
+    velocity = rng.uniform(1.3, 3.0)
+    persona = replace(
+        base.persona,
+        centers_h=tuple(_circ(c + shift) for c in base.persona.centers_h),
+        spread_h=rng.uniform(0.5, 1.2),
+        extra_session_p=rng.uniform(0.3, 0.6),
+        task_minutes=max(5.0, base.persona.task_minutes * rng.uniform(0.4, 0.8)),
+        p_active=max(base.persona.p_active, rng.uniform(0.75, 0.95)),
+        persistence=rng.uniform(0.6, 0.9),
+        weekend_factor=rng.uniform(0.9, 1.2),
+    )
+    quality_shift = -rng.uniform(0.0, 0.15) if rng.random() < 0.6 else 0.0
+    regime = replace(
+        base,
+        from_ts=day_ts(cfg, farm_day, 0.0),
+        persona=persona,
+        skill=min(0.97, max(0.3, base.skill + quality_shift)),
+        rate_mult=velocity,
+        drift_h=0.0,
+    )
+    info: dict[str, object] = {
+        "hour_shift_h": round(shift, 2),
+        "velocity_mult": round(velocity, 2),
+        "quality_shift": round(quality_shift, 3),
+        "devices": list(base.devices),
+        "asns": list(base.asns),
     }
     return regime, info
 

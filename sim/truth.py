@@ -11,6 +11,7 @@ from reputation.alerts import DRIFT_ALERT_TYPES, SANCTIONS_ALERT_TYPES
 from sim.chain import ChainFacts
 from sim.config import BAD_KINDS, SimConfig
 from sim.entities import Population, Worker
+from sim.geo import offset_at
 from sim.platform import Payout, WorkerActivity
 from sim.sanctions import ListedAddress
 from sim.times import format_time
@@ -81,9 +82,13 @@ def build_truth(
         paid.setdefault(p.worker, []).append(p)
     ring_change = _ring_change_times(pop, payouts, facts)
     ring_devices: dict[str, set[tuple[str, ...]]] = {}
+    ring_first_tasks: dict[str, list[int]] = {}
     for w in pop.workers:
         if w.kind == "ring":
             ring_devices.setdefault(str(w.info["ring_id"]), set()).add(w.regimes[0].devices)
+            first_task = activity[w.index].regime_first_ts[0]
+            if first_task is not None:
+                ring_first_tasks.setdefault(str(w.info["ring_id"]), []).append(first_task)
 
     workers: dict[str, object] = {}
     wallets: dict[str, dict[str, object]] = {}
@@ -98,7 +103,8 @@ def build_truth(
         change: int | None = None
         expected: list[str] = []
         extra: dict[str, object] = dict(w.info)
-        if w.kind in ("takeover", "quality_decline", "traveller"):
+        alert_times: dict[str, int] = {}
+        if w.kind in ("takeover", "laptop_farm", "quality_decline", "traveller"):
             change = act.regime_first_ts[1] if len(act.regime_first_ts) > 1 else None
             if change is None and len(w.regimes) > 1:
                 change = w.regimes[1].from_ts
@@ -108,6 +114,12 @@ def build_truth(
                     expected.append("PAYOUT_WALLET_CHANGE")
                 if float(str(w.info.get("velocity_mult", 1.0))) >= 1.8:
                     expected.append("VELOCITY_SURGE")
+            elif w.kind == "laptop_farm":
+                expected = ["ACTIVITY_HOURS_SHIFT"]
+                if float(str(w.info.get("velocity_mult", 1.0))) >= 1.8:
+                    expected.append("VELOCITY_SURGE")
+                if float(str(w.info.get("quality_shift", 0.0))) <= -0.1:
+                    expected.append("QUALITY_SHIFT")
             elif w.kind == "quality_decline":
                 expected = ["QUALITY_SHIFT"]
             else:
@@ -121,6 +133,11 @@ def build_truth(
             if len(ring_devices[str(w.info["ring_id"])]) == 1:
                 expected.append("SHARED_DEVICE")
                 extra["shared_device"] = True
+                # A shared device shows once two members have used it, before any money moves.
+                firsts = sorted(ring_first_tasks.get(str(w.info["ring_id"]), []))
+                mine = act.regime_first_ts[0]
+                if len(firsts) >= 2 and mine is not None:
+                    alert_times["SHARED_DEVICE"] = max(mine, firsts[1])
             else:
                 extra["shared_device"] = False
         elif w.kind == "sanctioned_direct":
@@ -141,15 +158,29 @@ def build_truth(
             )
         if w.index in facts.paths:
             extra["path"] = facts.paths[w.index]
+        if w.kind == "takeover" and len(w.regimes) > 1:
+            # Offsets in force at the change (the regimes hold standard offsets).
+            at = change if change is not None else w.regimes[1].from_ts
+            old, new_r = w.regimes[0], w.regimes[1]
+            extra["old_offset_min"] = offset_at(old.dst, old.offset_min, at)
+            extra["new_offset_min"] = offset_at(new_r.dst, new_r.offset_min, at)
         record: dict[str, object] = {
             "kind": w.kind,
             "bad": w.kind in BAD_KINDS,
+            "traits": list(w.traits),
+            "trait_info": w.trait_info,
             "change_time": _time(change),
             "expected_alerts": [a for a in ALERT_TYPES if a in expected],
+            # Per expected type, the first time it can be seen (change_time unless noted).
+            "expected_alert_times": {
+                a: _time(alert_times.get(a, change) if change is not None else alert_times.get(a))
+                for a in ALERT_TYPES
+                if a in expected
+            },
             "wallet": w.wallets[0][1],
             "wallets": [a for _, a in w.wallets],
             "country": w.regimes[0].country,
-            "utc_offset_min": w.regimes[0].offset_min,
+            "utc_offset_min": offset_at(w.regimes[0].dst, w.regimes[0].offset_min, cfg.start_ts),
             "payouts": len(my_payouts),
             "active_days": len(act.active_days),
         }
@@ -183,6 +214,9 @@ def build_truth(
         wallets[payer.treasury] = {"role": "treasury", "payer_id": payer.payer_id, "workers": []}
     for name, address in pop.service_addresses.items():
         wallets[address] = {"role": "service", "name": name, "workers": []}
+    for address, role in sorted(facts.roles.items()):
+        if role == "listed_mule" and address not in wallets:
+            wallets[address] = {"role": "listed_mule", "workers": []}
 
     listed: dict[str, object] = {}
 
@@ -213,7 +247,7 @@ def build_truth(
             record_d["delisted_at"] = format_time(pop.delisted_at)
 
     return {
-        "schema": 1,
+        "schema": 2,
         "seed": cfg.seed,
         "parameters": cfg.to_record(),
         "start": format_time(cfg.start_ts),
@@ -221,6 +255,7 @@ def build_truth(
         "counts": dict(sorted(counts.items())),
         "workers": workers,
         "wallets": dict(sorted(wallets.items())),
+        # For evaluation only: an engine configured from these has been told the answer.
         "service_addresses": dict(sorted(pop.service_addresses.items())),
         "listed_addresses": dict(sorted(listed.items())),
         "invalid_event_ids": sorted(invalid),

@@ -184,3 +184,12 @@ def test_kafka_failure_is_reported(
     assert cli.run(args) == 1
     assert "NoBrokersAvailable" in capsys.readouterr().err
     assert (tmp_path / "events.jsonl").is_file()
+
+
+def test_fixed_params_and_laptop_farms_reach_the_config() -> None:
+    cfg = cli.config_from_args(
+        _parse(["--seed", "4", "--workers", "200", "--days", "30", "--laptop-farms", "7"])
+    )
+    assert cfg.randomise and cfg.sizes["laptop_farm"] == 7
+    fixed = cli.config_from_args(_parse(["--seed", "4", "--fixed-params", "--out", "x"]))
+    assert not fixed.randomise and fixed.params.randomised is False

@@ -104,6 +104,7 @@ def test_impossible_sizes_are_rejected() -> None:
 def test_bad_flags_follow_kinds(run: Simulation) -> None:
     bad = {
         "takeover",
+        "laptop_farm",
         "ring",
         "sanctioned_direct",
         "sanctioned_linked",
