@@ -656,8 +656,14 @@ def vigil_command(vigil: str | None) -> list[str]:
     return [sys.executable, "-m", "streams.cli"]
 
 
-def replay(vigil: list[str], events: Path, end: str, scores: Path, alerts: Path) -> float:
+def replay(
+    vigil: list[str], events: Path, end: str, scores: Path, alerts: Path, file_order: bool = False
+) -> float:
     """Run ``vigil replay`` over an events file; return its wall time. Exits on failure.
+
+    With `file_order` the events are applied in the file's order (``--file-order``),
+    as the engine applies them in arrival order; otherwise replay sorts them by
+    event time first, which would make a shuffle check pass trivially.
 
     The engine runs with its own configuration and the caller's environment:
     nothing is taken from truth.json (see "How to benchmark honestly").
@@ -675,6 +681,7 @@ def replay(vigil: list[str], events: Path, end: str, scores: Path, alerts: Path)
         "--now",
         now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "--quiet",
+        *(["--file-order"] if file_order else []),
     ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
@@ -744,7 +751,7 @@ def run_seed(
             variant = run_dir / f"events-{name.replace('%', 'pct').replace('+', '-')}.jsonl"
             shuffled_copy(run_dir / "events.jsonl", variant, seed * 1000 + len(checks), dup)
             s2, a2 = variant.with_suffix(".scores.jsonl"), variant.with_suffix(".alerts.jsonl")
-            replay(vigil, variant, end, s2, a2)
+            replay(vigil, variant, end, s2, a2, file_order=True)
             checks[name] = compare_outputs(base_scores, base_alerts, read_jsonl(s2), read_jsonl(a2))
             variant.unlink()  # large, and reproducible from the seed
     print(

@@ -129,6 +129,7 @@ def quality_evidence(
         "value": round(stat.z, 4),
         "threshold": z_threshold,
         "delta": round(stat.delta, 4),
+        "z_days": round(stat.z_days, 4),
         "delta_threshold": delta_threshold,
         "before": {
             "median": round(stat.median_before, 4),

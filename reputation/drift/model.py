@@ -29,7 +29,8 @@ Rules (each alert's evidence lists the signals pooled into it):
   several recent lengths, so a ramp over weeks is compared with the quality
   before it).
 - ``PAYOUT_WALLET_CHANGE``: the first payout to a new wallet within
-  ``wallet_window_days`` of the first task on a new device.
+  ``wallet_window_days`` of the first task on a new device that came with a new
+  network or other hours.
 
 Trade-off: a day is judged once it is closed, so a drift alert comes with the
 worker's first event of a later day (the day's evidence is then complete); an
@@ -89,7 +90,7 @@ _MARKED = (HOURS, CONTEXT, QUALITY, VELOCITY)
 _SHIFT = {t: 2 * i for i, t in enumerate(_MARKED)}
 _ALL_NA = sum(NA << s for s in _SHIFT.values())
 _MAX_DURATION_S = 86_400
-_RECENT_LENGTHS = (3, 5, 7, 10, 14, 21, 28, 42)
+_RECENT_LENGTHS = (5, 7, 10, 14, 21, 28, 42)
 #: The end of a day range that reaches every later day.
 _FOREVER = 10**9
 
@@ -151,13 +152,14 @@ class DriftModel:
         When a behavioural signal counts as moving in a pooled rule: an
         unfamiliar-hour share, a ratio of tasks per day, a ratio (either way)
         of the mean time per task, a decline of the median quality with its z.
-    quality_delta, quality_z, quality_sd_floor, quality_min_scores
-        Decline of the median score and |z| of a quality shift, the floor of the
-        baseline's robust spread, and the fewest recent scores to judge (the
-        baseline needs three times as many).
+    quality_delta, quality_z, quality_day_z, quality_sd_floor, quality_min_scores
+        Decline of the median score and |z| of a quality shift, the |z| of the
+        same decline seen day by day (scores of one day are not independent),
+        the floor of the baseline's robust spread, and the fewest recent scores
+        to judge (the baseline needs three times as many).
     quality_window_days, quality_max_recent_days
         Active quality days of baseline, and the longest recent block tried by
-        the change-point search (3, 5, 7, 10, 14, 21, ... days up to it).
+        the change-point search (5, 7, 10, 14, 21, ... days up to it).
     wallet_window_days, wallet_min_payout_days
         Greatest gap between a new wallet's first payout and a new device's
         first task, and payout days that must precede a new wallet.
@@ -210,6 +212,7 @@ class DriftModel:
     support_quality_z: float = 3.0
     quality_delta: float = 0.1
     quality_z: float = 5.0
+    quality_day_z: float = 4.0
     quality_sd_floor: float = 0.07
     quality_min_scores: int = 10
     quality_window_days: int = 42
@@ -251,7 +254,7 @@ class DriftModel:
                 f"{self.velocity_ratio_new_device}"
             )
         for name in (
-            "quality_delta", "quality_z", "quality_sd_floor", "wallet_window_days",
+            "quality_delta", "quality_z", "quality_day_z", "quality_sd_floor", "wallet_window_days",
             "support_hours", "support_quality_delta", "support_quality_z",
         ):  # fmt: skip
             if not getattr(self, name) > 0.0:
@@ -259,9 +262,9 @@ class DriftModel:
         for name in ("support_velocity", "support_duration"):
             if not getattr(self, name) > 1.0:
                 raise ConfigError(f"{name} must be > 1, got {getattr(self, name)}")
-        if self.quality_max_recent_days < 3 or self.quality_window_days < self.min_baseline_days:
+        if self.quality_max_recent_days < 5 or self.quality_window_days < self.min_baseline_days:
             raise ConfigError(
-                "quality_max_recent_days must be >= 3 and quality_window_days >= "
+                "quality_max_recent_days must be >= 5 and quality_window_days >= "
                 f"min_baseline_days, got {self.quality_max_recent_days}, "
                 f"{self.quality_window_days}"
             )
@@ -515,13 +518,13 @@ class DriftModel:
             return _code(enter, h >= f * self.hours_shift)
         novel = sig.novel
         if t == CONTEXT:
-            shifted = bool(novel.devices) and novel.network
+            shifted = bool(novel.devices) and sig.new_network
             return _code(shifted and bool(sig.supports(self)), shifted)
         v = sig.velocity
         if v is None or v.tasks_after < self.velocity_min_tasks:
             return OFF
         excess = v.ratio - 1.0
-        corroborated = (bool(novel.devices) and novel.network) or (
+        corroborated = (bool(novel.devices) and sig.new_network) or (
             sig.hours_cells >= self.hours_min_cells
             and len(sig.before) >= self.hours_min_baseline_days
             and sig.hours_shift_value >= self.hours_shift
@@ -534,9 +537,13 @@ class DriftModel:
     def _judge_quality(self, v: QualityVerdict | None) -> int:
         if v is None:
             return OFF
-        f, st = self.exit_fraction, v.stat
-        enter = st.delta <= -self.quality_delta and st.z <= -self.quality_z
-        stay = st.delta <= -f * self.quality_delta and st.z <= -f * self.quality_z
+        f, st, zd = self.exit_fraction, v.stat, self.quality_day_z
+        enter = st.delta <= -self.quality_delta and st.z <= -self.quality_z and st.z_days <= -zd
+        stay = (
+            st.delta <= -f * self.quality_delta
+            and st.z <= -f * self.quality_z
+            and st.z_days <= -f * zd
+        )
         return _code(enter, stay)
 
     # -- episodes -----------------------------------------------------------------------
@@ -568,11 +575,26 @@ class DriftModel:
         wallets = novel_wallets(self._eligible_payouts(s), self.wallet_min_payout_days)
         devices = novel_devices(tuple(d for d in s.tasks if d.day >= floor), self.min_baseline_days)
         window_us = int(self.wallet_window_days * DAY_US)
+        eligible = tuple(d for d in s.tasks if d.day >= floor)
+        index = {d.day: i for i, d in enumerate(eligible)}
         for p in wallet_pairs(wallets, devices, window_us):
             later = p.later
             day = day_of(later.ts_us)
-            if s.max_day is not None and day < s.max_day:  # the same closed-day rule
-                out.append(_Candidate(WALLET, day, later.ts_us, later.event_id, p))
+            if s.max_day is None or day >= s.max_day:  # the same closed-day rule
+                continue
+            # A new laptop and a new wallet in one week happen to honest people too:
+            # the device must come with a new network or other hours.
+            i = index.get(day_of(p.device.ts_us))
+            sig = None if i is None else day_signals(self, eligible, i, s.quality, s.payouts)
+            if sig is None or not (
+                sig.new_network
+                or (
+                    sig.hours_cells >= self.hours_min_cells
+                    and sig.hours_shift_value >= self.support_hours
+                )
+            ):
+                continue
+            out.append(_Candidate(WALLET, day, later.ts_us, later.event_id, p))
         out.sort(key=lambda c: (c.type, c.day, c.ts_us, c.event_id))
         return out
 
@@ -626,7 +648,7 @@ class DriftModel:
             p = c.pair
             known = sorted({w.value for d in s.payouts for w in d.wallets} - {p.wallet.value})
             ev = wallet_evidence(p, known, self.wallet_window_days)
-            ev["pooled"] = ["new_wallet", "new_device"]
+            ev["pooled"] = ["new_wallet", "new_device", "new_network_or_hours"]
             return Finding(WALLET, "high", at, (p.later.event_id, p.earlier.event_id), ev)
         if c.type == QUALITY:
             v = self._quality_verdict(s, c.day)

@@ -30,6 +30,12 @@ class QualityStat:
         The same for the recent block.
     z
         ``(median_after - median_before) / (1.253 * spread * sqrt(1/n_after + 1/n_before))``.
+    z_days
+        The same change seen day by day: the difference of the mean daily means
+        over the baseline's day-to-day spread, ``sqrt(1/days_after + 1/days_before)``
+        scaled. Scores of one day share that day's conditions (task mix,
+        reviewer, fatigue), so they are not independent; this z does not grow
+        with the number of scores of a bad day.
     """
 
     median_before: float
@@ -40,6 +46,7 @@ class QualityStat:
     mean_after: float
     n_after: int
     z: float
+    z_days: float = 0.0
 
     @property
     def delta(self) -> float:
@@ -96,4 +103,15 @@ def quality_stat(
     spread = (weighted_quantile(hb, 0.75) - weighted_quantile(hb, 0.25)) / 1.349
     sd = max(spread, sd_floor)
     z = (med_a - med_b) / (1.253 * sd * math.sqrt(1.0 / na + 1.0 / nb))
-    return QualityStat(med_b, spread, mb, nb, med_a, ma, na, z)
+    return QualityStat(med_b, spread, mb, nb, med_a, ma, na, z, _z_days(before, after, sd_floor))
+
+
+def _z_days(before: tuple[QualityDay, ...], after: tuple[QualityDay, ...], floor: float) -> float:
+    mb = [d.ws / d.w for d in before if d.w > 0]
+    ma = [d.ws / d.w for d in after if d.w > 0]
+    if len(mb) < 2 or not ma:
+        return 0.0
+    mean_b = sum(mb) / len(mb)
+    sd = math.sqrt(sum((x - mean_b) ** 2 for x in mb) / (len(mb) - 1))
+    sd = max(sd, floor / 2)
+    return (sum(ma) / len(ma) - mean_b) / (sd * math.sqrt(1.0 / len(ma) + 1.0 / len(mb)))

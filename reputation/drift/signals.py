@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 _ALL_HOURS = (1 << 24) - 1
+#: A baseline with this many networks or countries already (a VPN user, a mobile worker)
+#: learns nothing from one more.
+_DIVERSE_ASNS, _DIVERSE_COUNTRIES = 5, 3
 
 
 def familiar_mask(masks: list[int], min_days: float) -> int:
@@ -118,6 +121,18 @@ class DaySignals:
     duration_ratio: float | None
     quality: QualityStat | None
     new_wallets: tuple[Seen[str], ...]
+
+    @property
+    def network_diverse(self) -> bool:
+        """Whether the baseline already shows many networks or countries (VPN, mobile, travel)."""
+        asns = {a for d in self.before for a in d.asns}
+        countries = {c for d in self.before for c in d.countries}
+        return len(asns) >= _DIVERSE_ASNS or len(countries) >= _DIVERSE_COUNTRIES
+
+    @property
+    def new_network(self) -> bool:
+        """A new network, country or offset that means something: not for a diverse baseline."""
+        return self.novel.network and not self.network_diverse
 
     @property
     def hours(self) -> float:

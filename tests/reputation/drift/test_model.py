@@ -323,7 +323,7 @@ def test_unknown_channel_is_rejected() -> None:
         {"support_velocity": 1.0},
         {"wallet_window_days": 0.0},
         {"wallet_min_payout_days": 0},
-        {"quality_max_recent_days": 2},
+        {"quality_max_recent_days": 4},
     ],
 )
 def test_hyperparameters_are_validated(kwargs: dict[str, float]) -> None:
