@@ -462,13 +462,20 @@ class ExposureModel:
         )
 
     def match_payout(
-        self, lookup: Lookup, payout: PayoutRef | PayoutEvent, wallet: Address | None = None
+        self,
+        lookup: Lookup,
+        payout: PayoutRef | PayoutEvent,
+        wallet: Address | None = None,
+        candidates: (
+            tuple[list[tuple[_Label, Direction, AddressState]], bool, frozenset[Address]] | None
+        ) = None,
     ) -> PayoutMatch | None:
         """Classify one payout against the current graph and list; None if it touches nothing.
 
         Listed at ``paid_at`` beats linked at ``paid_at``, which beats a later
         (retroactive) listing or link; within a kind, fewer hops win, then the
-        earlier match.
+        earlier match. `candidates` is the wallet's graph search, when the caller
+        classifies several payouts of one wallet (it does not depend on the payout).
         """
         if isinstance(payout, PayoutEvent):
             wallet = payout.wallet
@@ -492,7 +499,7 @@ class ExposureModel:
             kind = 0 if x.in_force(t) else (2 if x.listed_at > t else -1)
             if kind >= 0:
                 options.append(((kind, 0, x.listed_at, (wallet,), ""), x, wallet, None))
-        found, _, stopped = self._candidates(lookup, wallet)
+        found, _, stopped = candidates or self._candidates(lookup, wallet)
         for lab, direction, target in found:
             for x in self.episodes(target):
                 since = max(lab.time, x.listed_at)
@@ -538,8 +545,11 @@ class ExposureModel:
         out: list[PayoutMatch] = []
         for wallet in sorted(set(wallets)):
             state = lookup(wallet)
-            for p in () if state is None else state.payouts:
-                m = self.match_payout(lookup, p, wallet)
+            if state is None or not state.payouts:
+                continue
+            found = self._candidates(lookup, wallet)  # one search, every payout of the wallet
+            for p in state.payouts:
+                m = self.match_payout(lookup, p, wallet, found)
                 if m is not None:
                     out.append(m)
         return tuple(out)

@@ -329,3 +329,42 @@ def test_unknown_channel_is_rejected() -> None:
 def test_hyperparameters_are_validated(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         DriftModel(**kwargs)  # type: ignore[arg-type]
+
+
+def test_new_laptop_with_a_new_wallet_the_same_week_is_quiet() -> None:
+    # Two honest changes at once: no new network, no other hours.
+    events: list[DriftEvent] = []
+    i = 0
+    for day in range(50):
+        for hour in (9.0, 10.0, 11.0):
+            i += 1
+            events.append(("tasks", make_task(i, day, hour, device="d-2" if day >= 30 else "d-1")))
+        events.append(("payouts", make_payout(day, day, 18.0, WALLET_B if day >= 32 else WALLET_A)))
+    assert alerts(events) == {}
+    # The same with a new network on the new device: a takeover's shape.
+    events = [
+        (k, make_task(int(e.event_id[2:]), (e.time - T0).days, 9.0, device="d-2", asn=4134))
+        if k == "tasks" and (e.time - T0).days >= 30
+        else (k, e)
+        for k, e in events
+    ]
+    assert "PAYOUT_WALLET_CHANGE" in types(alerts(events))
+
+
+def test_vpn_user_new_device_and_country_with_a_busy_week_is_quiet() -> None:
+    # The baseline already shows many networks and countries (a VPN): one more means nothing.
+    events: list[DriftEvent] = []
+    i = 0
+    countries = ("US", "NL", "DE", "JP", "SG")
+    for day in range(50):
+        for k, hour in enumerate((9.0, 10.0, 11.0) * (2 if day >= 30 else 1)):
+            i += 1
+            vpn = (day + k) % 3 == 0
+            t = make_task(
+                i, day, hour + 0.1 * k, device="d-2" if day >= 30 else "d-1",
+                asn=9000 + (i % 7) if vpn else 7922,
+                country=countries[i % 5] if vpn else "US",
+            )  # fmt: skip
+            events.append(("tasks", t))
+    events.append(("tasks", make_task(10**5, 40, 9.0, asn=64512, country="BR", device="d-2")))
+    assert "CONTEXT_SHIFT" not in types(alerts(sorted(events, key=lambda ke: ke[1].time)))
