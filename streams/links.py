@@ -341,9 +341,15 @@ class LinkProcessor:
         match = self.exposure.match_payout(lookup, p)
         alerts = self._matches(() if match is None else (match,))
         # Shared-wallet alerts change only with the set of workers paid to the wallet
-        # (their ids are type, worker and wallet): skip the check for a known worker.
+        # (their ids are type, worker and wallet) and with each worker's first payout
+        # to it (their detected_at): skip the check for a later payout of a known worker.
         new_worker = all(q.worker_id != p.worker_id for q in old.payouts)
-        if new_worker:
+        earliest = new_worker or all(
+            (q.paid_at, q.event_id) > (p.paid_at, p.event_id)
+            for q in old.payouts
+            if q.worker_id == p.worker_id
+        )
+        if earliest:
             alerts += self._new(self.links.wallet_alerts(self.exposure, state))
         # A wallet's first payout to a worker ties that worker to where the wallet sent
         # funds before: its earlier transfers now count for the worker.
