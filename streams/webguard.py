@@ -52,7 +52,7 @@ OPEN_PATHS = frozenset({"/healthz"})
 #: Routes whose view checks the token itself (the dashboard page takes ``?access_token=``).
 _PAGE_PATHS = frozenset({"/"})
 #: Where the request's identity (token name, or ``local`` without tokens) is kept.
-IDENTITY_KEY = "vigil.identity"
+IDENTITY_KEY = web.RequestKey("vigil.identity", str)
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BODY_WRITES = frozenset({"POST", "PUT", "PATCH"})
 _HEADERS = {
@@ -86,7 +86,7 @@ def token_scopes(api: ApiConfig, header: str) -> tuple[str, frozenset[str]] | No
 
 def identity_of(request: Any) -> str:
     """Return who the request acts as: its token's name, or ``local`` without tokens."""
-    return str(request.get(IDENTITY_KEY, "local"))
+    return str(request.get(IDENTITY_KEY, "local"))  # a Faust Request is aiohttp's
 
 
 def _query_token(api: ApiConfig, given: str) -> str | None:
