@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import re
 import socket
 import ssl
@@ -439,10 +440,19 @@ class ApiConfig:
         >>> api = ApiConfig(extra_hosts=frozenset({".svc.example"}))
         >>> api.host_allowed("LOCALHOST"), api.host_allowed("a.svc.example")
         (True, True)
-        >>> api.host_allowed("rebind.evil.example")
-        False
+        >>> api.host_allowed("rebind.evil.example"), api.host_allowed("10.1.2.3")
+        (False, True)
+
+        An IP address is always answered: DNS rebinding needs a name (the browser
+        sends the name it resolved), and probes and scrapers (Kubernetes,
+        Prometheus) address a pod by its IP.
         """
         name = hostname.lower().rstrip(".")
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
         allowed = self.allowed_hosts
         return name in allowed or any(
             h.startswith(".") and (name.endswith(h) or name == h[1:]) for h in allowed
