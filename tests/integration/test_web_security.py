@@ -249,6 +249,8 @@ def test_issue_15_a_page_elsewhere_cannot_resolve_an_alert_nor_rebind_dns(
         time.sleep(0.2)
     assert browser.title == want, f"the page's requests did not all finish: {browser.title!r}"
     time.sleep(1.0)  # a resolution would be in the alert log by now (it is local)
+    status, feed = http("GET", f"{base}/alerts?type=SANCTIONED_PAYOUT")
+    assert [a["status"] for a in feed["alerts"]] == ["open"], feed  # type: ignore[index]
 
     # DNS rebinding: the page's own name now points at 127.0.0.1, so its requests
     # are "same-origin" for the browser, with the page's name as Host.
