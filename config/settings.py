@@ -8,6 +8,8 @@ that works for the local demo.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import ipaddress
 import re
 import socket
 import ssl
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from reputation.drift import DriftModel
 from reputation.errors import ConfigError, InvalidEventError
@@ -320,14 +323,20 @@ class ApiConfig:
     tls_key: Path | None = None
     #: How the other engine processes reach this one (VIGIL_CANONICAL_URL).
     canonical_url: str | None = None
+    #: Token -> the name the audit records as ``by`` (``name@token:scopes``).
+    token_names: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: Host names answered besides loopback, the bind host and the canonical URL's
+    #: (VIGIL_API_ALLOWED_HOSTS); a leading dot allows every subdomain.
+    extra_hosts: frozenset[str] = frozenset()
+    #: Longest wait for a request body once its headers are in (VIGIL_API_BODY_TIMEOUT_S).
+    body_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.canonical_url is not None and not re.fullmatch(
             r"https?://[^/\s]+(:\d+)?/?", self.canonical_url
         ):
             raise ConfigError(
-                "VIGIL_CANONICAL_URL must be http(s)://host[:port], got "
-                f"{self.canonical_url!r}"
+                f"VIGIL_CANONICAL_URL must be http(s)://host[:port], got {self.canonical_url!r}"
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"VIGIL_WEB_PORT must be within 1..65535, got {self.port}")
@@ -343,6 +352,13 @@ class ApiConfig:
                 f"VIGIL_WEB_HOST={self.host} needs VIGIL_API_TOKENS: without tokens the API "
                 "listens on loopback only"
             )
+        if not 0 < self.body_timeout_s <= 300:
+            raise ConfigError(
+                f"VIGIL_API_BODY_TIMEOUT_S must be within (0, 300], got {self.body_timeout_s}"
+            )
+        for host in self.extra_hosts:
+            if not re.fullmatch(r"\.?[a-z0-9.:_\[\]-]+", host):
+                raise ConfigError(f"VIGIL_API_ALLOWED_HOSTS: not a host name: {host!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             given, missing = (
                 ("VIGIL_API_TLS_CERT", "VIGIL_API_TLS_KEY")
@@ -397,6 +413,83 @@ class ApiConfig:
             return f"{'https' if self.tls else 'http'}://{socket.gethostname()}:{self.port}"
         return self.url
 
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """The ``Host`` names the API answers (lower case, no port; see `host_allowed`).
+
+        Loopback names, the bind host (unless a wildcard), the hosts of the bind
+        and advertised URLs, and `extra_hosts`. Any other name is refused, so a
+        page on a rebound DNS name cannot read the API from a browser.
+
+        Examples
+        --------
+        >>> sorted(ApiConfig(canonical_url="http://worker-1:6066").allowed_hosts)
+        ['127.0.0.1', '::1', 'localhost', 'worker-1']
+        """
+        hosts = set(LOOPBACK_HOSTS) | set(self.extra_hosts)
+        if self.host not in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+            hosts.add(self.host.lower())
+        for url in (self.url, self.advertised_url):
+            name = urlsplit(url).hostname
+            if name and name not in ("0.0.0.0", "::"):  # noqa: S104 - comparing
+                hosts.add(name.lower())
+        return frozenset(hosts)
+
+    def host_allowed(self, hostname: str) -> bool:
+        """Tell whether a request's ``Host`` name (no port) is one the API answers.
+
+        Examples
+        --------
+        >>> api = ApiConfig(extra_hosts=frozenset({".svc.example"}))
+        >>> api.host_allowed("LOCALHOST"), api.host_allowed("a.svc.example")
+        (True, True)
+        >>> api.host_allowed("rebind.evil.example"), api.host_allowed("10.1.2.3")
+        (False, True)
+
+        An IP address is always answered: DNS rebinding needs a name (the browser
+        sends the name it resolved), and probes and scrapers (Kubernetes,
+        Prometheus) address a pod by its IP.
+        """
+        name = hostname.lower().rstrip(".")
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
+        allowed = self.allowed_hosts
+        return name in allowed or any(
+            h.startswith(".") and (name.endswith(h) or name == h[1:]) for h in allowed
+        )
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """The origins of the bind and advertised URLs (``scheme://host:port``).
+
+        Examples
+        --------
+        >>> sorted(ApiConfig(port=7000).allowed_origins)
+        ['http://127.0.0.1:7000']
+        """
+        return frozenset(
+            f"{u.scheme}://{u.netloc}".lower()
+            for u in (urlsplit(self.url), urlsplit(self.advertised_url))
+        )
+
+    def token_name(self, token: str) -> str:
+        """Return the name a token acts under (configured, or derived from its hash).
+
+        Examples
+        --------
+        >>> ApiConfig(token_names={"s3cret-token": "ann"}).token_name("s3cret-token")
+        'ann'
+        >>> ApiConfig().token_name("s3cret-token").startswith("token-")
+        True
+        """
+        name = self.token_names.get(token)
+        if name:
+            return name
+        return "token-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+
     def server_ssl_context(self) -> ssl.SSLContext | None:
         """Return the TLS context of the HTTP server, or None without TLS."""
         if self.tls_cert is None:
@@ -437,24 +530,63 @@ class DashboardConfig:
             raise ConfigError(f"VIGIL_DASHBOARD_MAX_WORKERS must be >= 1, got {self.max_workers}")
 
 
+_TOKEN_NAME = re.compile(r"([A-Za-z0-9._-]{1,64})@(.+)")
+
+
+def _split_token_name(part: str) -> tuple[str | None, str]:
+    match = _TOKEN_NAME.fullmatch(part)
+    return (match.group(1), match.group(2)) if match else (None, part)
+
+
 def parse_tokens(raw: str) -> dict[str, frozenset[str]]:
-    """Parse ``token:scope,scope;token2:scope`` into a token -> scopes mapping.
+    """Parse ``token:scope,scope;name@token2:scope`` into a token -> scopes mapping.
+
+    A ``name@`` before a token names who uses it (`parse_token_names`).
 
     Examples
     --------
-    >>> tokens = parse_tokens("s3cret-token:scores,alerts;admin-token:admin")
+    >>> tokens = parse_tokens("s3cret-token:scores,alerts;ann@admin-token:admin")
     >>> tokens["s3cret-token"] == frozenset({"scores", "alerts"})
     True
+    >>> sorted(tokens["admin-token"])
+    ['admin']
     """
     tokens: dict[str, frozenset[str]] = {}
     for part in filter(None, (p.strip() for p in raw.split(";"))):
-        token, _, scopes = part.partition(":")
+        token, _, scopes = _split_token_name(part)[1].partition(":")
         if len(token) < 8:
             raise ConfigError("VIGIL_API_TOKENS: each token must be at least 8 characters")
         tokens[token] = frozenset(s.strip() for s in scopes.split(",") if s.strip()) or frozenset(
             {"scores"}
         )
     return tokens
+
+
+def parse_token_names(raw: str) -> dict[str, str]:
+    """Return token -> name for the tokens of ``VIGIL_API_TOKENS`` written ``name@token:...``.
+
+    Examples
+    --------
+    >>> parse_token_names("ann@s3cret-token:alerts;other-token:scores")
+    {'s3cret-token': 'ann'}
+    """
+    names: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(";"))):
+        name, rest = _split_token_name(part)
+        if name is not None:
+            names[rest.partition(":")[0]] = name
+    return names
+
+
+def parse_hosts(raw: str) -> frozenset[str]:
+    """Parse comma- or whitespace-separated host names (``VIGIL_API_ALLOWED_HOSTS``).
+
+    Examples
+    --------
+    >>> sorted(parse_hosts("Vigil.example, .svc.cluster.local"))
+    ['.svc.cluster.local', 'vigil.example']
+    """
+    return frozenset(h.lower().rstrip(".") for h in raw.replace(",", " ").split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,6 +753,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tls_cert=_path(env, "VIGIL_API_TLS_CERT"),
         tls_key=_path(env, "VIGIL_API_TLS_KEY"),
         canonical_url=env.get("VIGIL_CANONICAL_URL") or env.get("NODE_CANONICAL_URL") or None,
+        token_names=parse_token_names(env.get("VIGIL_API_TOKENS", "")),
+        extra_hosts=parse_hosts(env.get("VIGIL_API_ALLOWED_HOSTS", "")),
+        body_timeout_s=float(_get(env, "VIGIL_API_BODY_TIMEOUT_S", float, 10.0)),  # type: ignore[arg-type]
     )
     services = load_services(env)
     return Settings(

@@ -42,6 +42,8 @@ class DeadLetterReason(StrEnum):
     BAD_MONEY = "BAD_MONEY"
     BAD_HASH = "BAD_HASH"
     UNKNOWN_TOPIC = "UNKNOWN_TOPIC"
+    #: Decoding failed in a way no other reason names (a bug's symptom: the error says which).
+    UNDECODABLE = "UNDECODABLE"
 
 
 class InvalidEventError(ReputationError, ValueError):

@@ -524,6 +524,13 @@ def parse_transfer(obj: Mapping[str, object], *, now: datetime | None = None) ->
             "must be a non-negative integer string in the token's smallest unit, "
             f"got {_show(amount_raw)}",
         )
+    # uint256 at most (78 digits); checked before int(), which refuses over 4,300 digits.
+    if len(amount_raw) > 78 or int(amount_raw) >= 2**256:
+        raise _fail(
+            DeadLetterReason.OUT_OF_RANGE,
+            "amount",
+            f"must fit in 256 bits, got {len(amount_raw)} digits",
+        )
     decimals = _int(_req(obj, "decimals"), "decimals")
     if not 0 <= decimals <= 36:
         raise _fail(

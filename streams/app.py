@@ -37,6 +37,7 @@ import orjson
 from faust.streams import _current_event  # see event_scope: the documented way round issue 497
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from faust.web.base import BlueprintManager
 
 from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus
@@ -56,11 +57,12 @@ from streams import metrics
 from streams.alertlog import AlertLog
 from streams.links import LinkProcessor, parse_sighting
 from streams.linkstore import TableLinkStore, read_table
-from streams.outbox import Outbox
+from streams.outbox import Outbox, key_partition
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
 from streams.scorelog import ScoreLog
 from streams.topics import Topics, all_topic_specs, changelog_specs
+from streams.webguard import web_application_options
 
 __all__ = ["Engine", "event_scope"]
 
@@ -139,6 +141,17 @@ class Engine:
             # HTTPS only when a certificate is configured; other processes forward here.
             web_ssl_context=settings.api.server_ssl_context(),
             canonical_url=settings.api.advertised_url,
+            # Only the contract's routes: none of Faust's own views (/table/... serves
+            # raw table data, /router/... the cluster's URLs, / and /graph internals).
+            # table_route forwarding needs none of them (it calls the owner's same path).
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            web_metrics_enabled=False,
+            # Host allow-list, same-origin JSON-only writes, tokens on every route but
+            # /healthz, body timeout and limit, security headers (streams.webguard).
+            web_application_options=web_application_options(settings.api),
             topic_partitions=kafka.partitions,
             topic_replication_factor=kafka.replication_factor,
             producer_acks=-1,
@@ -161,6 +174,7 @@ class Engine:
         # One outbox per agent: each flushes its own output before its input is acked.
         out_partitions = {name: n for name, n, _ in all_topic_specs(kafka)}
         out_partitions.update((name, n) for name, n, _ in changelog_specs(kafka, engine.app_id))
+        self._partitions = out_partitions
         self.outbox = Outbox(out_partitions)
         self._chain_outbox = Outbox(out_partitions)
         self._links_outbox = Outbox(out_partitions)
@@ -237,6 +251,9 @@ class Engine:
         self.app.task(self.score_log.run)
         from streams.web import register_alert_routes, register_routes  # needs the tables
 
+        # With the stats view off Faust mounts a placeholder index at "/" (no setting
+        # turns it off); an empty manager leaves only the routes registered below.
+        self.app.web.blueprints = BlueprintManager()
         register_routes(self)
         register_alert_routes(self)
         from streams.webdash import register_dashboard_routes
@@ -333,6 +350,12 @@ class Engine:
             if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent | AlertStatus):
                 metrics.events(result.kind, "ignored").inc()
                 continue
+            if self._misrouted(msg, event.worker_id):
+                # Applied here, its state would live in another worker's partition:
+                # send it on to its own, keyed right; the copy is applied there.
+                self.emit(result.kind, ev.value, event.worker_id.encode())
+                metrics.events(result.kind, "rekeyed").inc()
+                continue
             groups.setdefault(event.worker_id, []).append(result)
             anchors[event.worker_id] = ev
             timestamps.setdefault(event.worker_id, msg.timestamp)
@@ -343,6 +366,14 @@ class Engine:
         await self.flush_outbox()
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _misrouted(self, msg: Any, worker_id: str) -> bool:
+        """Tell whether a worker event came with another key or on another partition."""
+        key = worker_id.encode()
+        if msg.key != key:
+            return True
+        partitions = self._partitions.get(msg.topic)
+        return partitions is not None and msg.partition != key_partition(key, partitions)
 
     def _score_worker(
         self,

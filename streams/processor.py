@@ -7,7 +7,8 @@ RocksDB-backed Faust table or a dict).
 
 from __future__ import annotations
 
-import base64
+import hashlib
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -44,9 +45,40 @@ __all__ = [
 #: Short name of the internal topic of alert-status commands (keyed by worker id).
 ALERT_STATUS = "alert-status"
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], datetime]
-_PAYLOAD_PREVIEW = 4096
-_PAYLOAD_KEEP = 1024 * 1024
+#: Most bytes of the raw message a dead letter shows (as a JSON string, escapes included).
+PAYLOAD_PREVIEW_BYTES = 4096
+#: Most characters of a dead letter's error text.
+ERROR_MAX_CHARS = 1024
+#: No dead-letter record is longer than this (preview, error, topic name and fixed fields).
+DEAD_LETTER_MAX_BYTES = 8 * 1024
+
+
+def payload_preview(raw: bytes, limit: int = PAYLOAD_PREVIEW_BYTES) -> str:
+    r"""Return the longest text prefix of `raw` whose JSON string takes at most `limit` bytes.
+
+    Invalid UTF-8 shows as U+FFFD; control characters count as their JSON escapes.
+
+    Examples
+    --------
+    >>> payload_preview(b'{"a": 1}')
+    '{"a": 1}'
+    >>> len(orjson.dumps(payload_preview(b"\x00" * 10_000))) <= 4096
+    True
+    """
+    text = raw[:limit].decode("utf-8", errors="replace")
+    if len(orjson.dumps(text)) <= limit:
+        return text
+    lo, hi = 0, len(text)  # the longest prefix that fits lies in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if len(orjson.dumps(text[:mid])) <= limit:
+            lo = mid
+        else:
+            hi = mid
+    return text[:lo]
 
 
 def system_clock() -> datetime:
@@ -66,16 +98,22 @@ class DeadLetter:
     raw: bytes
 
     def to_json(self) -> dict[str, object]:
-        """Return the dead-letter record (contract fields plus the full original bytes)."""
+        """Return the dead-letter record, at most `DEAD_LETTER_MAX_BYTES` long as JSON.
+
+        The contract's fields (the payload a preview of at most 4 KiB), plus the
+        size and SHA-256 of the whole message, which stays findable in its
+        topic at `partition` and `offset`: a dead letter never carries the whole
+        message, so a big one cannot make a record over the producer's limit.
+        """
         return {
-            "source_topic": self.source_topic,
+            "source_topic": self.source_topic[:256],
             "partition": self.partition,
             "offset": self.offset,
-            "reason": self.reason,
-            "error": self.error,
-            "payload": self.raw[:_PAYLOAD_PREVIEW].decode("utf-8", errors="replace"),
+            "reason": self.reason[:64],
+            "error": payload_preview(self.error.encode(), ERROR_MAX_CHARS),
+            "payload": payload_preview(self.raw),
             "payload_bytes": len(self.raw),
-            "payload_base64": base64.b64encode(self.raw[:_PAYLOAD_KEEP]).decode("ascii"),
+            "payload_sha256": hashlib.sha256(self.raw).hexdigest(),
         }
 
 
@@ -122,9 +160,28 @@ class Processor:
     def decode(
         self, topic: str, raw: bytes | None, partition: int | None = None, offset: int | None = None
     ) -> Decoded | DeadLetter:
-        """Decode one message; an invalid one comes back as a `DeadLetter`."""
-        kind = self.kind_of(topic)
+        """Decode one message; an invalid one comes back as a `DeadLetter`, never an exception.
+
+        What validation rejects carries its `DeadLetterReason`; any other
+        exception on the way (a bug, or a limit of the runtime) is an
+        ``UNDECODABLE`` dead letter naming it, so one message can never stop
+        the agent or ``vigil replay`` and hold up the messages after it.
+        """
         data = raw if raw is not None else b""
+        try:
+            return self._decode(topic, data, partition, offset)
+        except Exception as exc:  # any failure is this message's, not the engine's
+            log.warning(
+                "%s[%s]@%s: decoding raised %s", topic, partition, offset, type(exc).__name__
+            )
+            detail = f"message: cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"
+            reason = str(DeadLetterReason.UNDECODABLE)
+            return DeadLetter(topic, partition, offset, reason, detail, data)
+
+    def _decode(
+        self, topic: str, data: bytes, partition: int | None, offset: int | None
+    ) -> Decoded | DeadLetter:
+        kind = self.kind_of(topic)
         if kind == ALERT_STATUS:
             return self._decode_status(topic, data, partition, offset)
         try:
@@ -142,7 +199,13 @@ class Processor:
     def _decode_status(
         self, topic: str, data: bytes, partition: int | None, offset: int | None
     ) -> Decoded | DeadLetter:
+        limit = self.settings.engine.max_message_bytes
         try:
+            if len(data) > limit:
+                raise InvalidEventError(
+                    DeadLetterReason.TOO_LARGE,
+                    f"message: {len(data)} bytes is over the limit of {limit}",
+                )
             obj = orjson.loads(data)
             if not isinstance(obj, dict):
                 raise InvalidEventError(

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus, Withdrawal
+from reputation.errors import DeadLetterReason
 from reputation.events import PayoutEvent, SanctionEntry, TransferEvent
 from reputation.state import WorkerState, set_alert
 from streams.links import DeviceSighting, LinkProcessor, MemoryLinkStore, WalletWithdrawal
@@ -165,6 +166,19 @@ def link_fact(
 
 
 def _decode_line(processor: Processor, name: str, number: int, line: bytes) -> Decoded | DeadLetter:
+    """Decode one line; whatever goes wrong comes back as a `DeadLetter` (as in the engine)."""
+    try:
+        return _decode_wrapped(processor, name, number, line)
+    except Exception as exc:  # any failure is this line's: the lines after it go on
+        detail = f"line: cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"
+        return DeadLetter(
+            f"replay:{name}", None, number, str(DeadLetterReason.UNDECODABLE), detail, line
+        )
+
+
+def _decode_wrapped(
+    processor: Processor, name: str, number: int, line: bytes
+) -> Decoded | DeadLetter:
     source = f"replay:{name}"
     try:
         wrapper = orjson.loads(line)

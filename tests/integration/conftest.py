@@ -68,9 +68,13 @@ class Stack:
     def produce(self, messages: list[tuple[str, bytes | None, bytes]]) -> None:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         try:
-            for topic, key, value in messages:
+            sent = [
                 producer.send(self.topic(topic), key=key, value=value)
+                for topic, key, value in messages
+            ]
             producer.flush(timeout=60)
+            for future in sent:  # flush() does not raise what the broker refused
+                future.get(timeout=60)
         finally:
             producer.close()
 

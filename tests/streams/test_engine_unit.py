@@ -32,6 +32,7 @@ class FakeMessage:
     partition: int
     offset: int
     timestamp: float = 0.0
+    key: bytes | None = None
 
 
 @dataclass
@@ -46,8 +47,17 @@ def make_engine() -> Engine:
     return Engine(settings, store="memory://", clock=lambda: datetime(2026, 11, 20, tzinfo=UTC))
 
 
+def keyed_message(topic: str, raw: bytes, offset: int) -> FakeMessage:
+    """A message keyed by its worker id, on that key's partition (as a producer sends it)."""
+    try:
+        key = str(orjson.loads(raw)["worker_id"]).encode()
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        key = b"w-0"
+    return FakeMessage(f"vigil.{topic}", key_partition(key, 8), offset, key=key)
+
+
 def batch_of(messages: list[tuple[str, bytes]]) -> list[FakeEvent]:
-    return [FakeEvent(FakeMessage(f"vigil.{t}", 0, i), raw) for i, (t, raw) in enumerate(messages)]
+    return [FakeEvent(keyed_message(t, raw, i), raw) for i, (t, raw) in enumerate(messages)]
 
 
 def test_batch_scores_workers_and_dead_letters_bad_input() -> None:
