@@ -107,11 +107,17 @@ def load_runs(seed: int, workers: int, days: int) -> dict[str, WorkerRun]:
 
 
 def feed(model: DriftModel, events: Iterable[tuple[str, Any]]) -> tuple[DriftState, list[Any]]:
-    s, out = DriftState(), []
+    """Fold a worker's events one at a time (settling after each, as a stream of
+    one-event batches does) and return the state and the alerts that stand."""
+    s, standing = DriftState(), {}
     for kind, e in events:
-        s, found = model.update(s, kind, e)
-        out.extend(found)
-    return s, out
+        s = model.update(s, kind, e)
+        s, found, gone = model.settle(s)
+        for ep in gone:
+            standing.pop((ep.type, ep.event_id), None)
+        for f in found:
+            standing[(f.type, f.event_ids[0])] = f
+    return s, list(standing.values())
 
 
 def run_model(model: DriftModel, runs: dict[str, WorkerRun], check: bool) -> tuple[float, int, int]:
