@@ -164,20 +164,40 @@ class ExposureModel:
             return s
         sent, received = s.sent, s.received
         if edge.sender == s.address:
-            sent = self._keep(sent, edge)
+            sent = self._keep(sent, edge, "sent")
         if edge.recipient == s.address:
-            received = self._keep(received, edge)
+            received = self._keep(received, edge, "received")
         other = edge.recipient if edge.sender == s.address else edge.sender
         sketch = self._sketch(s.counterparties, address_hash64(other))
         if sent is s.sent and received is s.received and sketch is s.counterparties:
             return s
         return replace(s, sent=sent, received=received, counterparties=sketch)
 
-    def _keep(self, edges: tuple[Edge, ...], e: Edge) -> tuple[Edge, ...]:
+    def _keep(
+        self, edges: tuple[Edge, ...], e: Edge, side: Literal["sent", "received"]
+    ) -> tuple[Edge, ...]:
+        """Keep counterparties' earliest edges (half the room), then the latest others.
+
+        A path's time is the earliest edge of each hop, so a counterparty's first
+        transfer must survive a wallet's later traffic (hundreds of payouts must
+        not push out the one early transfer from an address listed months later).
+        Both parts are order-free: the first edges of the earliest ``max_edges // 2``
+        counterparties, and among the remaining edges the latest by time, up to
+        `max_edges` in all (the latest traffic matters too, for a wallet whose
+        early counterparties are many).
+        """
         if any(x.event_id == e.event_id for x in edges):
             return edges
         merged = sorted((*edges, e), key=lambda x: x.key)
-        return tuple(merged[-self.max_edges :])
+        firsts: dict[Address, Edge] = {}
+        for x in merged:
+            firsts.setdefault(x.recipient if side == "sent" else x.sender, x)
+        first = sorted(firsts.values(), key=lambda x: x.key)[: max(1, self.max_edges // 2)]
+        chosen = {x.event_id for x in first}
+        rest = [x for x in merged if x.event_id not in chosen]
+        room = self.max_edges - len(first)
+        kept = first + (rest[-room:] if room > 0 else [])
+        return tuple(sorted(kept, key=lambda x: x.key))
 
     def _sketch(self, sketch: tuple[int, ...], h: int) -> tuple[int, ...]:
         if h in sketch or (len(sketch) >= self.sketch_size and h > sketch[-1]):

@@ -223,10 +223,26 @@ def test_revalidate_keeps_an_alert_whose_evidence_aged_out() -> None:
     db, p = linked_world(model)
     m = model.match_payout(db.get, p)
     assert m is not None
-    for i in range(5):  # X's later transfers push its edge to S out of the kept state
-        db.send(X, addr(3000 + i), 3 + i)
+    # An earlier counterparty of X (a backfill) and X's later traffic push its edge to S
+    # out of the two edges it keeps (the earliest counterparty's first, the latest).
+    db.send(X, addr(3000), 1.0)
+    db.send(X, addr(3001), 3.0)
     r = model.revalidate(db.get, m)
     assert r.status == "unverifiable" and "kept" in r.reason
+
+
+def test_a_counterpartys_first_edge_survives_later_traffic() -> None:
+    # Hundreds of later payouts into a wallet must not push out the one early transfer
+    # from an address that is listed months later (the retroactive match needs it).
+    model = ExposureModel(max_edges=8)
+    db = Db(model)
+    db.send(S, W, 1)
+    for i in range(40):
+        db.send(addr(4000 + i % 3), W, 2 + i)
+    kept = {e.sender for e in db.get(W).received}  # type: ignore[union-attr]
+    assert S in kept
+    db.list(S)
+    assert model.assess(db.get, W).linked
 
 
 def test_revalidate_keeps_a_direct_match() -> None:

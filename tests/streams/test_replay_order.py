@@ -26,9 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def _alert_set(result: ReplayResult) -> set[tuple[str, str | None, str | None, str]]:
-    return {
-        (a.type, a.worker_id, a.wallet, a.detected_at.isoformat()) for a in result.standing()
-    }
+    return {(a.type, a.worker_id, a.wallet, a.detected_at.isoformat()) for a in result.standing()}
 
 
 def _finals(result: ReplayResult, at: datetime) -> dict[str, dict[str, object]]:
