@@ -142,6 +142,18 @@ class DaySignals:
         return min(self.hours_utc, self.hours_local)
 
     @property
+    def jsd_shift_value(self) -> float:
+        """The divergence of the hour profiles that counts.
+
+        UTC with a new device, else the smaller of UTC and local: for a worker
+        whose hours already span most of the day, where a shifted operator's
+        hours are not unfamiliar, only their mix.
+        """
+        if self.novel.devices or self.jsd_local is None:
+            return self.jsd_utc
+        return min(self.jsd_utc, self.jsd_local)
+
+    @property
     def hours_shift_value(self) -> float:
         """The hours shift that counts: in UTC with a new device, else `hours`."""
         return self.hours_utc if self.novel.devices else self.hours
