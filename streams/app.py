@@ -13,19 +13,22 @@ write runs in `event_scope` of that worker's last message, which sets Faust's
 current-event context to it. Keys are co-partitioned (same key, same partition
 count), so that message's partition is the worker's partition.
 
-Known gap: the local RocksDB write comes before the batch's output is on the
-broker. A crash in between leaves the restored state with the batch applied, so
-the redelivered events are duplicates and what they raised (an alert, a forward
-to the wallet side) is not raised again; scores are re-emitted. Writing the
-state only after the output was tried this session and reverted: after a kill
--9 the restored state then held less, and one process's drift alerts differed
-from `vigil replay` (tests/integration/test_pipeline.py's crash test).
+State never gets ahead of the output it caused (`flush_outbox`): a batch's
+scores, alerts, alert-status commands and forwards to the wallet side reach the
+broker (acked) first; only then go its table entries to their changelogs, and
+only once the broker holds those does an entry reach the local RocksDB (until
+then reads see it in memory, `read_table`). After a kill -9 at any point, a
+redelivered event is either new to the restored state, and all its output is
+produced again (under the same deterministic alert ids), or its output is
+already on the broker. Both sides work this way: the worker table and the wallet
+side's three tables.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -56,7 +59,7 @@ from reputation.state import WorkerState
 from streams import metrics
 from streams.alertlog import AlertLog
 from streams.links import LinkProcessor, parse_sighting
-from streams.linkstore import TableLinkStore, read_table
+from streams.linkstore import TableLinkStore
 from streams.outbox import Outbox, key_partition
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
@@ -68,6 +71,8 @@ __all__ = ["Engine", "event_scope"]
 
 log = logging.getLogger(__name__)
 
+#: Exit status when a table entry never reached its changelog (see `Engine._persisted`).
+EXIT_CHANGELOG_LOST = 70
 #: Most bytes of facts in one ``{prefix}links`` message (the broker's default limit is 1 MiB).
 FORWARD_MAX_BYTES = 256 * 1024
 
@@ -80,6 +85,25 @@ def event_scope(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+class _PartitionEvent:
+    """Stands in for Faust's current event when an entry is stored after its batch.
+
+    A table store reads only the current event's ``message.partition``.
+    """
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, partition: int) -> None:
+        self.message = _Partition(partition)
+
+
+class _Partition:
+    __slots__ = ("partition",)
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -213,6 +237,12 @@ class Engine:
             for table in (self.workers, self.addresses, self.devices, self.raised)
         }
         self._changelog_of = {id(t): name for name, t in self._changelogs.items()}
+        # Table id -> key -> value written but not yet stored (reads see these first).
+        self._unacked: dict[int, dict[bytes, bytes]] = {
+            id(t): {} for t in self._changelogs.values()
+        }
+        # Outbox id -> (changelog, partition) -> key -> value, sent after the outbox's output.
+        self._writes: dict[int, dict[tuple[str, int], dict[bytes, bytes]]] = {}
         # Outbox id -> facts for the wallet side, sent as few messages (see `forward`).
         self._forwards: dict[int, list[bytes]] = {}
         self.link_store = TableLinkStore(
@@ -221,6 +251,7 @@ class Engine:
             self.raised,
             engine.state_cache_size,
             write=functools.partial(self._write_table, box=self._links_outbox, partition=0),
+            read=self.read_table,
         )
         self.links = LinkProcessor(settings.exposure, settings.links, self.link_store)
         self.alert_log = AlertLog(settings)
@@ -268,27 +299,52 @@ class Engine:
     def _write_table(
         self, table: Any, key: bytes, value: bytes, *, box: Outbox, partition: int
     ) -> None:
-        """Write a table entry to RocksDB and queue it for the table's changelog in `box`.
+        """Write a table entry; it is sent and stored when `box` is flushed (`flush_outbox`).
 
         What ``table[key] = value`` does, without Faust's per-message producer
-        path: the store write is the same, the changelog message goes out with
-        the batch's other output, and the persisted changelog offset (where
-        recovery resumes reading) is recorded once per partition and batch when
-        the broker has the message (`_persisted`), not per message. Runs inside
-        `event_scope` (the store picks the partition's database by the event).
+        path, and in the order that loses nothing: the changelog message goes
+        out once the batch's other output is on the broker, and the RocksDB
+        write and the persisted changelog offset (where recovery resumes
+        reading) follow once the broker has the changelog message
+        (`_persisted`). Until then `read_table` finds the entry in memory. A key
+        written twice in one batch is sent once.
         """
-        table.data[key] = value
-        box.add(self._changelog_of[id(table)], value, key, partition)
+        self._unacked[id(table)][key] = value
+        topic = self._changelog_of[id(table)]
+        self._writes.setdefault(id(box), {}).setdefault((topic, partition), {})[key] = value
+
+    def read_table(self, table: Any, key: bytes) -> bytes | None:
+        """Read a table entry, one written but not yet stored included (see `_write_table`)."""
+        value = self._unacked[id(table)].get(key)
+        if value is not None:
+            return value
+        # The store itself: no Table hooks on the hot path.
+        stored: bytes | None = table.data.get(key)
+        return stored
 
     def _write_state(self, key: bytes, value: bytes, partition: int) -> None:
         """Write a worker's state (see `_write_table`)."""
         self._write_table(self.workers, key, value, box=self.outbox, partition=partition)
 
-    def _persisted(self, table: Any, tp: TP, fut: Any) -> None:
+    def _persisted(self, table: Any, tp: TP, entries: dict[bytes, bytes], fut: Any) -> None:
+        """Store entries the broker now holds in their changelog, and where recovery resumes."""
         if fut.cancelled() or fut.exception() is not None:
-            return  # not delivered: recovery re-reads from the last persisted offset
+            # The batch's input may be acked already and its state is not on the
+            # broker: exit at once, as a kill -9 would. A clean stop would commit
+            # the input's offsets; after a restart the input is redelivered.
+            reason = fut.exception() if not fut.cancelled() else "cancelled"
+            log.critical("changelog %s[%s] not delivered: %r; exiting", *tp, reason)
+            logging.shutdown()
+            os._exit(EXIT_CHANGELOG_LOST)
         store: Any = table.data  # a faust StoreT; typed as a MutableMapping
+        with event_scope(_PartitionEvent(tp.partition)):
+            for key, value in entries.items():
+                store[key] = value
         store.set_persisted_offset(tp, fut.result().offset)
+        unacked = self._unacked[id(table)]
+        for key, value in entries.items():
+            if unacked.get(key) is value:  # not written again by a later batch meanwhile
+                del unacked[key]
 
     def emit(
         self, topic: str, value: bytes, key: bytes | None = None, box: Outbox | None = None
@@ -320,18 +376,35 @@ class Engine:
         self.emit("links", b'{"facts":[' + b",".join(facts[start:]) + b"]}", box=box)
 
     async def flush_outbox(self, box: Outbox | None = None) -> None:
-        """Hand the queued output to the producer (before the input batch is acked)."""
+        """Send the queued output, wait for its acks, then send the queued table entries.
+
+        Called before the input batch is acked (see the module's docstring).
+        Faust flushes the producer, waiting for the changelog's acks, before it
+        commits the input's offsets. An output message the broker refused
+        stops the engine: its state is not stored, a restart redelivers.
+        """
         box = self.outbox if box is None else box
         self._queue_forwards(box)
+        writes = self._writes.pop(id(box), None)
+        if not len(box) and not writes:
+            return
+        # Faust's own aiokafka producer: Faust flushes it before committing offsets.
+        driver: Any = self.app.producer  # the aiokafka driver's Producer
+        producer = driver._ensure_producer()  # noqa: SLF001
         if len(box):
-            # Faust's own aiokafka producer: Faust flushes it before committing offsets.
-            driver: Any = self.app.producer  # the aiokafka driver's Producer
-            last = await box.flush(driver._ensure_producer())  # noqa: SLF001
-            for (topic, partition), fut in last.items():
-                table = self._changelogs.get(topic)
-                if table is not None:
-                    tp = TP(topic, partition)
-                    fut.add_done_callback(functools.partial(self._persisted, table, tp))
+            try:
+                await box.deliver(producer)
+            except Exception as exc:  # any failed delivery: nothing of it may be stored
+                # The batch's input is not acked: the crash's shutdown does not commit it.
+                log.critical("output not delivered: %r; stopping the engine", exc)
+                await self.app.crash(exc)
+                raise
+        for (topic, partition), entries in (writes or {}).items():
+            fut: Any = None
+            for key, value in entries.items():
+                fut = await producer.send(topic, value, key=key, partition=partition)
+            table, tp = self._changelogs[topic], TP(topic, partition)
+            fut.add_done_callback(functools.partial(self._persisted, table, tp, entries))
 
     async def process_batch(self, batch: Sequence[Any]) -> None:
         """Decode, apply and emit one batch of Faust events."""
@@ -406,12 +479,11 @@ class Engine:
             self.forward(b'{"kind":"payouts","event":' + raw + b"}")
         for sighting in applied.devices:
             self.forward(orjson.dumps({"kind": "devices", "event": sighting.to_json()}))
-        # A redelivered batch re-emits the record: the first delivery may have
-        # crashed between the table write and this send.
+        # A redelivered batch re-emits the record (the state is stored only after
+        # the first one was on the broker, so this is a repeat, never a first).
         if applied.changed or applied.duplicates:
             record = self.processor.record(applied.state)
-            # Queued without a round trip; Faust flushes the producer (and aiokafka
-            # waits for the broker's acks) before it commits offsets.
+            # Queued; `flush_outbox` sends the batch's output and waits for its acks.
             self.emit("scores", orjson.dumps(record.to_json()), key)
             metrics.SCORES_EMITTED.inc()
             metrics.SCORE.observe(record.score)
@@ -525,7 +597,7 @@ class Engine:
 
     def load_state(self, worker_id: str) -> WorkerState:
         """Return the stored state of a worker (a fresh one if unknown)."""
-        raw = read_table(self.workers, worker_id.encode())
+        raw = self.read_table(self.workers, worker_id.encode())
         if raw is None:
             return WorkerState(worker_id)
         return state_from_record(orjson.loads(raw))

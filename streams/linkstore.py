@@ -69,9 +69,11 @@ class _Cached:
         encode: Callable[[Any], dict[str, object]],
         max_size: int,
         write: Callable[[Any, bytes, bytes], None],
+        read: Callable[[Any, bytes], bytes | None],
     ) -> None:
         self.table = table
         self._write = write
+        self._read = read
         self._decode = decode
         self._encode = encode
         self._cache: dict[str, Any] = {}
@@ -80,7 +82,7 @@ class _Cached:
     def get(self, key: str) -> Any:
         if key in self._cache:
             return self._cache[key]
-        raw = read_table(self.table, key.encode())
+        raw = self._read(self.table, key.encode())
         value = None if raw is None else self._decode(orjson.loads(raw))
         self._remember(key, value)
         return value
@@ -109,13 +111,19 @@ class TableLinkStore:
         raised: Any,
         cache_size: int,
         write: Callable[[Any, bytes, bytes], None] | None = None,
+        read: Callable[[Any, bytes], bytes | None] | None = None,
     ) -> None:
-        """`write(table, key, value)` stores an entry (default: ``table[key] = value``)."""
+        """`write(table, key, value)` stores an entry and `read(table, key)` reads one.
+
+        Defaults: ``table[key] = value`` and `read_table`. The engine's pair keeps
+        an entry in memory until the broker has its output and its changelog.
+        """
         self._write = write or _set_item
+        self._read = read or read_table
         codec = (exposure_state_from_record, exposure_state_to_record)
-        self._addresses = _Cached(addresses, *codec, cache_size, self._write)
+        self._addresses = _Cached(addresses, *codec, cache_size, self._write, self._read)
         self._devices = _Cached(
-            devices, device_from_record, device_to_record, cache_size, self._write
+            devices, device_from_record, device_to_record, cache_size, self._write, self._read
         )
         self._raised = raised
 
@@ -142,7 +150,7 @@ class TableLinkStore:
         return self.raised_at(alert_id) is not None
 
     def raised_at(self, alert_id: str) -> str | None:
-        value = read_table(self._raised, alert_id.encode())
+        value = self._read(self._raised, alert_id.encode())
         if value in (None, _WITHDRAWN):
             return None
         return "" if value == b"1" else bytes(value).decode()  # b"1": before the times
@@ -154,7 +162,7 @@ class TableLinkStore:
         self._write(self._raised, alert_id.encode(), _WITHDRAWN)
 
     def indexed(self, address: Address) -> list[list[object]]:
-        raw = read_table(self._raised, _INDEX_PREFIX + address.encode())
+        raw = self._read(self._raised, _INDEX_PREFIX + address.encode())
         if not raw:
             return []
         entries: list[list[object]] = orjson.loads(raw)

@@ -7,10 +7,11 @@ for payouts a forward to the wallet side, for nearly every input event. The
 `Outbox` instead collects a batch's messages and appends them, with their
 partition already computed, to aiokafka's record batches.
 
-Delivery guarantee is unchanged: the batches go to the same aiokafka producer
-that Faust flushes (waiting for the broker's acks) before it commits input
-offsets, and `flush` runs before the agent finishes the input batch, so no
-offset is committed before its outputs are handed to the producer.
+The batches go to the same aiokafka producer that Faust flushes (waiting for
+the broker's acks) before it commits input offsets, and `flush` runs before the
+agent finishes the input batch, so no offset is committed before its outputs
+are on the broker. `deliver` also waits for every message's ack, for output
+that must be on the broker before the state that remembers it is written.
 
 Keyed messages go to the partition the Java client and aiokafka's default
 partitioner pick (murmur2 of the key), so consumers of ``vigil.scores`` or
@@ -19,6 +20,7 @@ partitioner pick (murmur2 of the key), so consumers of ``vigil.scores`` or
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -104,3 +106,22 @@ class Outbox:
                     topic, value, key=key, partition=partition
                 )
         return last
+
+    async def deliver(self, producer: Any) -> None:
+        """Hand every queued message to `producer` and wait until the broker has each one.
+
+        Raises the first delivery's failure (after the producer's own retries).
+        Every message's future is awaited, not only each partition's last: a
+        batch that expired does not stop a later one of its partition from
+        succeeding.
+        """
+        pending, self._pending = self._pending, {}
+        futures = [
+            await producer.send(topic, value, key=key, partition=partition)
+            for (topic, partition), messages in pending.items()
+            for key, value in messages
+        ]
+        # Every outcome retrieved (no "exception never retrieved"), the first failure raised.
+        for outcome in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome

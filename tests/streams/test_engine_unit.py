@@ -206,3 +206,151 @@ def test_forwards_travel_together_within_the_size_limit(
     assert {a["event_ids"][0] for a in alerts if a["type"] == "SANCTIONED_PAYOUT"} == {
         f"p-{i}" for i in range(7)
     }
+
+
+class FailingProducer(FakeProducer):
+    """The broker takes table changelogs but fails every other send (scores, alerts, forwards)."""
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None, partition: int
+    ) -> asyncio.Future[SimpleNamespace]:
+        if topic.endswith("-changelog"):
+            return await super().send(topic, value, key=key, partition=partition)
+        self.sent.append((topic, partition, value))
+        failed: asyncio.Future[SimpleNamespace] = asyncio.get_running_loop().create_future()
+        failed.set_exception(ConnectionError("broker gone"))
+        return failed
+
+
+class HoldingProducer(FakeProducer):
+    """Acks output at once but holds the changelog's acks until `release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[asyncio.Future[SimpleNamespace]] = []
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None, partition: int
+    ) -> asyncio.Future[SimpleNamespace]:
+        if not topic.endswith("-changelog"):
+            return await super().send(topic, value, key=key, partition=partition)
+        self.sent.append((topic, partition, value))
+        fut: asyncio.Future[SimpleNamespace] = asyncio.get_running_loop().create_future()
+        self.held.append(fut)
+        return fut
+
+    def release(self) -> None:
+        for fut in self.held:
+            fut.set_result(SimpleNamespace(offset=7))
+
+
+def use_producer(engine: Engine, producer: FakeProducer) -> None:
+    engine.app.producer._ensure_producer = lambda: producer  # type: ignore[method-assign]  # noqa: SLF001
+
+
+def restart(engine: Engine) -> Engine:
+    """What a new process has after a kill -9: the stores, none of the memory."""
+    fresh = make_engine()
+    for old, new in zip(
+        (engine.workers, engine.addresses, engine.devices, engine.raised),
+        (fresh.workers, fresh.addresses, fresh.devices, fresh.raised),
+        strict=True,
+    ):
+        new.data.data.update(old.data.data)  # the memory store's dict stands for RocksDB
+    return fresh
+
+
+def test_state_is_stored_only_after_the_output_it_caused(loop: asyncio.AbstractEventLoop) -> None:
+    """Output first (acked), then the changelog, then the store: a crash cannot lose output."""
+    engine = make_engine()
+    producer = HoldingProducer()
+    use_producer(engine, producer)
+    persisted: list[int] = []
+    engine.workers.data.set_persisted_offset = (  # type: ignore[method-assign]
+        lambda tp, offset: persisted.append(offset)
+    )
+    msgs = [("payouts", orjson.dumps(dict(PAID_TO_LISTED, event_id=f"p-{i}"))) for i in range(3)]
+    loop.run_until_complete(engine.process_batch(batch_of(msgs)))
+    topics = [topic for topic, _, _ in producer.sent]
+    changelog = [i for i, t in enumerate(topics) if t.endswith("-changelog")]
+    output = [i for i, t in enumerate(topics) if not t.endswith("-changelog")]
+    assert {"vigil.scores", "vigil.links"} <= {topics[i] for i in output}
+    assert changelog and max(output) < min(changelog)
+    assert topics.count("vigil-workers-changelog") == 1  # one worker, one entry per batch
+    # Until the broker has the changelog entry, the store does not, but reads see it.
+    assert engine.workers.data.get(b"w-paid") is None
+    assert engine.load_state("w-paid").t_ref is not None
+    assert not persisted
+    producer.release()
+    loop.run_until_complete(asyncio.sleep(0))  # the delivery callbacks
+    assert engine.workers.data.get(b"w-paid") is not None
+    assert persisted == [7]
+    assert not engine._unacked[id(engine.workers)]  # noqa: SLF001
+
+
+def test_issue_12_a_crash_before_the_output_is_on_the_broker_loses_no_forward(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The worker side: a payout whose forward to the wallet side never reached the broker.
+
+    The batch fails, nothing of it is stored, and the redelivered payout is new
+    again: it is forwarded again (with the old order it was a duplicate and was not).
+    """
+    engine = make_engine()
+    failing = FailingProducer()
+    use_producer(engine, failing)
+    batch = batch_of([("payouts", orjson.dumps(PAID_TO_LISTED))])
+    with pytest.raises(ConnectionError):
+        loop.run_until_complete(engine.process_batch(batch))
+    assert "vigil.links" in {t for t, _, _ in failing.sent}
+    loop.run_until_complete(asyncio.sleep(0))
+
+    engine = restart(engine)
+    again = FakeProducer()
+    use_producer(engine, again)
+    loop.run_until_complete(engine.process_batch(batch))
+    links = [orjson.loads(v) for t, _, v in again.sent if t == "vigil.links"]
+    assert [f["event"]["event_id"] for m in links for f in m["facts"]] == ["p-listed"]
+
+
+def test_issue_12_a_crash_before_the_alert_is_on_the_broker_loses_no_alert(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The wallet side: a payout to a listed wallet whose alert was never delivered.
+
+    The redelivered payout must raise the alert again, which it cannot if the
+    address state (with the payout) or the alert's "raised" mark was stored.
+    """
+    engine = make_engine()
+    use_producer(engine, FakeProducer())
+    box = engine._links_outbox  # noqa: SLF001
+    engine._link_message(links_event("sanctions", LISTING, 0), box)  # noqa: SLF001
+    loop.run_until_complete(engine.flush_outbox(box))
+    loop.run_until_complete(asyncio.sleep(0))
+
+    failing = FailingProducer()
+    use_producer(engine, failing)
+    payout = links_event("payouts", PAID_TO_LISTED, 1)
+    engine._link_message(payout, box)  # noqa: SLF001
+    with pytest.raises(ConnectionError):
+        loop.run_until_complete(engine.flush_outbox(box))
+    assert [t for t, _, _ in failing.sent] == ["vigil.alerts", "vigil.alert-status"]
+    loop.run_until_complete(asyncio.sleep(0))
+
+    engine = restart(engine)
+    again = FakeProducer()
+    use_producer(engine, again)
+    box = engine._links_outbox  # noqa: SLF001
+    engine._link_message(payout, box)  # noqa: SLF001
+    loop.run_until_complete(engine.flush_outbox(box))
+    alerts = [orjson.loads(v) for t, _, v in again.sent if t == "vigil.alerts"]
+    assert [(a["type"], a["worker_id"]) for a in alerts] == [("SANCTIONED_PAYOUT", "w-paid")]
+    # Sent again after the redelivery, the fact changes nothing and raises nothing.
+    loop.run_until_complete(asyncio.sleep(0))
+    again.sent.clear()
+    engine = restart(engine)
+    use_producer(engine, again)
+    box = engine._links_outbox  # noqa: SLF001
+    engine._link_message(payout, box)  # noqa: SLF001
+    loop.run_until_complete(engine.flush_outbox(box))
+    assert again.sent == []

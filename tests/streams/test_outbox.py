@@ -88,3 +88,34 @@ def test_unknown_topic_is_an_error() -> None:
         assert "t.nope" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("an unknown topic was accepted")
+
+
+class _ExpiringProducer:
+    """Fails the first message of each partition (an expired batch); later ones succeed."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, int]] = set()
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None, partition: int
+    ) -> asyncio.Future[int]:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if (topic, partition) in self.seen:
+            fut.set_result(0)
+        else:
+            self.seen.add((topic, partition))
+            fut.set_exception(TimeoutError("batch expired"))
+        return fut
+
+
+def test_deliver_raises_a_failure_before_the_last_message_of_a_partition() -> None:
+    box = Outbox({"t.links": 1})
+    box.add("t.links", b"first")
+    box.add("t.links", b"second")
+    try:
+        asyncio.run(box.deliver(_ExpiringProducer()))
+    except TimeoutError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("a failed delivery was reported as delivered")
+    assert len(box) == 0
