@@ -19,16 +19,23 @@ settings.load_profile("vigil")
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real single-node Kafka on loopback (started here unless one is given), one per session."""
-    given = os.environ.get("VIGIL_TEST_KAFKA_BOOTSTRAP")
-    if given:
-        yield given
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker | None]:
+    """The session's single-node Kafka on loopback, or None when one is given by address."""
+    if os.environ.get("VIGIL_TEST_KAFKA_BOOTSTRAP"):
+        yield None
         return
     broker: KafkaBroker = ensure_single_broker(
         BROKER_PORT, tmp_path_factory.mktemp("kafka") / f"single-{BROKER_PORT}"
     )
     try:
-        yield broker.bootstrap
+        yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker | None) -> str:
+    """The session's broker address (``VIGIL_TEST_KAFKA_BOOTSTRAP``, or `kafka_broker`'s)."""
+    if kafka_broker is None:
+        return os.environ["VIGIL_TEST_KAFKA_BOOTSTRAP"]
+    return kafka_broker.bootstrap

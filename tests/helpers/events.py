@@ -122,6 +122,9 @@ def standing_alerts(records: list[dict[str, object]]) -> list[dict[str, object]]
 
     A record with ``"status": "withdrawn"`` takes back the alert of the same id
     raised before it (records of one worker share a partition, so their order holds).
+    An alert sent again under its id (an earlier ``detected_at``, or a repeat after
+    a crash) is one alert: its latest record holds, as in ``vigil replay`` and
+    ``GET /alerts``.
     """
     out: dict[str, dict[str, object]] = {}
     for rec in records:
@@ -129,5 +132,5 @@ def standing_alerts(records: list[dict[str, object]]) -> list[dict[str, object]]
         if rec.get("status") == "withdrawn":
             out.pop(alert_id, None)
         else:
-            out.setdefault(alert_id, rec)
+            out[alert_id] = rec
     return list(out.values())
