@@ -176,6 +176,11 @@ class Engine:
             # Host allow-list, same-origin JSON-only writes, tokens on every route but
             # /healthz, body timeout and limit, security headers (streams.webguard).
             web_application_options=web_application_options(settings.api),
+            # A killed process's partitions move (or come back to it) in seconds, not a
+            # minute; with an instance id a restarted process rejoins as itself.
+            broker_session_timeout=engine.session_timeout_s,
+            broker_heartbeat_interval=engine.heartbeat_interval_s,
+            consumer_group_instance_id=engine.group_instance_id or None,
             topic_partitions=kafka.partitions,
             topic_replication_factor=kafka.replication_factor,
             producer_acks=-1,
