@@ -277,8 +277,27 @@ class EngineConfig:
     state_cache_size: int = 100_000
     log_level: str = "INFO"
     log_format: str = "text"
+    #: The broker drops a member it has not heard from for this long (and its
+    #: partitions move): Faust's 60 s left a killed process's partitions idle a minute.
+    session_timeout_s: float = 10.0
+    heartbeat_interval_s: float = 3.0
+    #: Static group membership (KIP-345): a process that restarts with the same id
+    #: gets its partitions back at once, without waiting out the session timeout.
+    #: Unique per process; "" turns it off (VIGIL_GROUP_INSTANCE_ID).
+    group_instance_id: str = ""
 
     def __post_init__(self) -> None:
+        # The broker accepts 6..1800 s (group.min/max.session.timeout.ms defaults).
+        if not 6 <= self.session_timeout_s <= 1800:
+            raise ConfigError(
+                f"VIGIL_SESSION_TIMEOUT_S must be within 6..1800, got {self.session_timeout_s}"
+            )
+        if not 0 < self.heartbeat_interval_s <= self.session_timeout_s / 3:
+            raise ConfigError(
+                "VIGIL_HEARTBEAT_INTERVAL_S must be > 0 and at most a third of "
+                f"VIGIL_SESSION_TIMEOUT_S ({self.session_timeout_s:g}), "
+                f"got {self.heartbeat_interval_s}"
+            )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(
                 f"VIGIL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
@@ -330,6 +349,9 @@ class ApiConfig:
     extra_hosts: frozenset[str] = frozenset()
     #: Longest wait for a request body once its headers are in (VIGIL_API_BODY_TIMEOUT_S).
     body_timeout_s: float = 10.0
+    #: Most of the event loop's time that API requests may take (VIGIL_API_READ_SHARE);
+    #: the rest is the stream's, however many clients call (streams.webload).
+    read_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.canonical_url is not None and not re.fullmatch(
@@ -352,6 +374,8 @@ class ApiConfig:
                 f"VIGIL_WEB_HOST={self.host} needs VIGIL_API_TOKENS: without tokens the API "
                 "listens on loopback only"
             )
+        if not 0 < self.read_share <= 1:
+            raise ConfigError(f"VIGIL_API_READ_SHARE must be within (0, 1], got {self.read_share}")
         if not 0 < self.body_timeout_s <= 300:
             raise ConfigError(
                 f"VIGIL_API_BODY_TIMEOUT_S must be within (0, 300], got {self.body_timeout_s}"
@@ -745,6 +769,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         state_cache_size=int(_get(env, "VIGIL_STATE_CACHE_SIZE", int, 100_000)),  # type: ignore[call-overload]
         log_level=str(_get(env, "VIGIL_LOG_LEVEL", str, "INFO")).upper(),
         log_format=str(_get(env, "VIGIL_LOG_FORMAT", str, "text")).lower(),
+        session_timeout_s=float(_get(env, "VIGIL_SESSION_TIMEOUT_S", float, 10.0)),  # type: ignore[arg-type]
+        heartbeat_interval_s=float(_get(env, "VIGIL_HEARTBEAT_INTERVAL_S", float, 3.0)),  # type: ignore[arg-type]
+        group_instance_id=env.get("VIGIL_GROUP_INSTANCE_ID", "").strip(),
     )
     api = ApiConfig(
         host=str(_get(env, "VIGIL_WEB_HOST", str, "127.0.0.1")),
@@ -756,6 +783,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         token_names=parse_token_names(env.get("VIGIL_API_TOKENS", "")),
         extra_hosts=parse_hosts(env.get("VIGIL_API_ALLOWED_HOSTS", "")),
         body_timeout_s=float(_get(env, "VIGIL_API_BODY_TIMEOUT_S", float, 10.0)),  # type: ignore[arg-type]
+        read_share=float(_get(env, "VIGIL_API_READ_SHARE", float, 0.25)),  # type: ignore[arg-type]
     )
     services = load_services(env)
     return Settings(
