@@ -349,6 +349,9 @@ class ApiConfig:
     extra_hosts: frozenset[str] = frozenset()
     #: Longest wait for a request body once its headers are in (VIGIL_API_BODY_TIMEOUT_S).
     body_timeout_s: float = 10.0
+    #: Most of the event loop's time that API requests may take (VIGIL_API_READ_SHARE);
+    #: the rest is the stream's, however many clients call (streams.webload).
+    read_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.canonical_url is not None and not re.fullmatch(
@@ -371,6 +374,8 @@ class ApiConfig:
                 f"VIGIL_WEB_HOST={self.host} needs VIGIL_API_TOKENS: without tokens the API "
                 "listens on loopback only"
             )
+        if not 0 < self.read_share <= 1:
+            raise ConfigError(f"VIGIL_API_READ_SHARE must be within (0, 1], got {self.read_share}")
         if not 0 < self.body_timeout_s <= 300:
             raise ConfigError(
                 f"VIGIL_API_BODY_TIMEOUT_S must be within (0, 300], got {self.body_timeout_s}"
@@ -778,6 +783,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         token_names=parse_token_names(env.get("VIGIL_API_TOKENS", "")),
         extra_hosts=parse_hosts(env.get("VIGIL_API_ALLOWED_HOSTS", "")),
         body_timeout_s=float(_get(env, "VIGIL_API_BODY_TIMEOUT_S", float, 10.0)),  # type: ignore[arg-type]
+        read_share=float(_get(env, "VIGIL_API_READ_SHARE", float, 0.25)),  # type: ignore[arg-type]
     )
     services = load_services(env)
     return Settings(

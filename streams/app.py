@@ -58,14 +58,16 @@ from reputation.events import (
 from reputation.state import WorkerState
 from streams import metrics
 from streams.alertlog import AlertLog
+from streams.brokerwatch import BrokerWatch
 from streams.links import LinkProcessor, parse_sighting
 from streams.linkstore import TableLinkStore
 from streams.outbox import Outbox, key_partition
 from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
 from streams.scorelog import ScoreLog
-from streams.topics import Topics, all_topic_specs, changelog_specs
+from streams.topics import CHAIN_TOPICS, WORKER_TOPICS, Topics, all_topic_specs, changelog_specs
 from streams.webguard import web_application_options
+from streams.webload import ReadGate, read_gate_middleware
 
 __all__ = ["Engine", "event_scope"]
 
@@ -153,6 +155,13 @@ class Engine:
         self.settings = settings
         self.processor = Processor(settings, clock)
         kafka, engine = settings.kafka, settings.engine
+        # API requests get at most a share of the loop; the stream the rest (streams.webload).
+        self.read_gate = ReadGate(settings.api.read_share)
+        web_options = web_application_options(settings.api)
+        web_options["middlewares"] = [
+            *web_options["middlewares"],
+            read_gate_middleware(self.read_gate),  # inside the guard: after the body is read
+        ]
         self.app = faust.App(
             engine.app_id,
             broker=[f"kafka://{b}" for b in kafka.bootstrap_servers],
@@ -175,7 +184,7 @@ class Engine:
             web_metrics_enabled=False,
             # Host allow-list, same-origin JSON-only writes, tokens on every route but
             # /healthz, body timeout and limit, security headers (streams.webguard).
-            web_application_options=web_application_options(settings.api),
+            web_application_options=web_options,
             # A killed process's partitions move (or come back to it) in seconds, not a
             # minute; with an instance id a restarted process rejoins as itself.
             broker_session_timeout=engine.session_timeout_s,
@@ -284,6 +293,11 @@ class Engine:
         self.app.agent(self.topics.chain_inputs, name="route_chain")(self._route_chain)
         self.app.agent(self.topics.links, name="link_wallets")(self._link_wallets)
         self.app.task(self.alert_log.run)
+        inputs = {kafka.topic(name): name for name in (*WORKER_TOPICS, *CHAIN_TOPICS, "links")}
+        self.broker = BrokerWatch(
+            kafka, engine.app_id, lambda: self.app.consumer.assignment(), inputs.get
+        )
+        self.app.task(self.broker.run)
         self.app.task(self.score_log.run)
         from streams.web import register_alert_routes, register_routes  # needs the tables
 
@@ -600,6 +614,15 @@ class Engine:
             for old in list(cache)[: max(1, self._cache_max // 10)]:
                 del cache[old]
 
+    def state_of(self, worker_id: str) -> WorkerState:
+        """Return a worker's current state for a read: decoded already if this process has it.
+
+        The cache equals the table while the assignment holds (see `__init__`);
+        a read never fills it (during recovery the table is not yet the truth).
+        """
+        cached = self._cache.get(worker_id)
+        return cached if cached is not None else self.load_state(worker_id)
+
     def load_state(self, worker_id: str) -> WorkerState:
         """Return the stored state of a worker (a fresh one if unknown)."""
         raw = self.read_table(self.workers, worker_id.encode())
@@ -625,23 +648,6 @@ class Engine:
             metrics.WORKERS_BY_BAND.labels(old).dec()
         metrics.WORKERS_BY_BAND.labels(band).inc()
         self._bands[worker_id] = band
-
-    async def update_lag(self) -> None:
-        """Refresh the consumer-lag gauge from the consumer's assignment."""
-        consumer = self.app.consumer
-        prefix = self.settings.kafka.topic_prefix
-        committed = getattr(consumer, "_committed_offset", {})
-        # Partitions lost in a rebalance must not keep reporting their last lag.
-        metrics.CONSUMER_LAG.clear()
-        for tp in consumer.assignment():
-            if not tp.topic.startswith(prefix):
-                continue
-            high = consumer.highwater(tp)
-            done = committed.get(tp)
-            if done is None:
-                done = await consumer.position(tp) or 0
-            lag = max(0, (high or 0) - (done or 0))
-            metrics.CONSUMER_LAG.labels(tp.topic[len(prefix) :], str(tp.partition)).set(lag)
 
     def is_ready(self) -> bool:
         """Tell whether the engine has finished table recovery and is processing."""

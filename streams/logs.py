@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "TEXT_FORMAT", "configure_logging", "faust_logging_config"]
+__all__ = [
+    "CLIENT_LOGGERS",
+    "TEXT_FORMAT",
+    "BrokerOutageFilter",
+    "JsonFormatter",
+    "configure_logging",
+    "faust_logging_config",
+    "install_outage_filter",
+]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -107,3 +118,99 @@ def faust_logging_config(fmt: str, level: str) -> dict[str, Any] | None:
         },
         "root": {"level": level, "handlers": ["default"]},
     }
+
+
+#: Loggers of the Kafka clients and the framework, quieted while the broker is away.
+CLIENT_LOGGERS = ("aiokafka", "kafka", "faust", "mode")
+#: What a client's line says when it cannot reach the broker (the first such line
+#: starts an outage; other warnings pass while the broker is up).
+_UNREACHABLE = re.compile(
+    r"connect|NodeNotReady|not available|unavailable|Unable to (update|request)|"
+    r"timed? ?out|Coordinator|NotLeader|metadata",
+    re.IGNORECASE,
+)
+
+
+class BrokerOutageFilter(logging.Filter):
+    """Turn a broker outage's flood of client errors into one line when lost, one when back.
+
+    While the broker is unreachable aiokafka and Faust log every failed
+    connection, fetch, heartbeat, commit and metadata refresh, from several
+    tasks, each retrying every few hundred milliseconds: a 3 s outage wrote
+    about 2,300 ERROR lines. Installed on the output handlers, this filter lets
+    the first WARNING-or-worse record of a client logger through rewritten as
+    ``Kafka broker unreachable: ...``, drops the client loggers' warnings and
+    errors after it, and `back` (called by `streams.brokerwatch` when the
+    broker answers again) logs one line with the outage's length and how many
+    lines were dropped. Records of Vigil's own loggers always pass.
+
+    Examples
+    --------
+    >>> f = BrokerOutageFilter()
+    >>> def rec(name, msg):
+    ...     return logging.LogRecord(name, logging.ERROR, "x.py", 1, msg, None, None)
+    >>> f.filter(rec("aiokafka.conn", "Unable to connect to node 1"))
+    True
+    >>> f.down, f.filter(rec("aiokafka.consumer", "Heartbeat failed")), f.suppressed
+    (True, False, 1)
+    >>> f.filter(rec("vigil.app", "dead letter from ..."))
+    True
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self.down_since: float | None = None
+        self.suppressed = 0
+        self._log = logging.getLogger("vigil.broker")
+
+    @property
+    def down(self) -> bool:
+        """Tell whether an outage is under way (as far as the logs have seen)."""
+        return self.down_since is not None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(CLIENT_LOGGERS):
+            return True
+        if self.down_since is not None:
+            self.suppressed += 1
+            return False
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        if not _UNREACHABLE.search(text):
+            return True
+        self.down_since = self._clock()
+        origin, first = record.name, text.splitlines()[0][:300]
+        record.name, record.levelno, record.levelname = "vigil.broker", logging.ERROR, "ERROR"
+        record.msg = "Kafka broker unreachable (%s: %s); client errors are quiet until it is back"
+        record.args = (origin, first)
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+    def lost(self, reason: str) -> None:
+        """Record an outage seen by a probe before any client logged it (one line)."""
+        if self.down_since is None:
+            self.down_since = self._clock()
+            self._log.error(
+                "Kafka broker unreachable (%s); client errors are quiet until it is back", reason
+            )
+
+    def back(self) -> None:
+        """End an outage: log its length and the dropped lines (nothing if none was under way)."""
+        if self.down_since is None:
+            return
+        took = self._clock() - self.down_since
+        dropped, self.down_since, self.suppressed = self.suppressed, None, 0
+        self._log.warning(
+            "Kafka broker reachable again after %.1f s (%d client log lines suppressed)",
+            took,
+            dropped,
+        )
+
+
+def install_outage_filter(flt: BrokerOutageFilter) -> None:
+    """Add `flt` to every handler of the root logger (Faust replaces them at start)."""
+    for handler in logging.getLogger().handlers:
+        if flt not in handler.filters:
+            handler.addFilter(flt)

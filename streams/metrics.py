@@ -15,6 +15,7 @@ __all__ = [
     "LINK_SECONDS",
     "BATCH_SECONDS",
     "BATCH_SIZE",
+    "BROKER_UP",
     "CONSUMER_LAG",
     "DEAD_LETTERS",
     "EVENTS",
@@ -34,8 +35,12 @@ DEAD_LETTERS = Counter(
 )
 CONSUMER_LAG = Gauge(
     "vigil_consumer_lag_messages",
-    "Messages in an assigned input partition not yet committed by this engine.",
+    "Messages in an assigned input partition after the group's committed offset, as the "
+    "broker reports both (refreshed every second).",
     ["topic", "partition"],
+)
+BROKER_UP = Gauge(
+    "vigil_broker_up", "1 while the Kafka broker answers this engine's probe, else 0."
 )
 EVENT_LATENCY = Histogram(
     "vigil_processing_latency_seconds",

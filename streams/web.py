@@ -133,15 +133,17 @@ def register_routes(engine: Engine) -> None:
         async def get(self, request: Request) -> Response:
             if denied := _denied(self, request, engine, None):
                 return denied
-            ready = engine.is_ready()
-            return self.json({"ready": ready}, status=200 if ready else 503)
+            ready, broker_up = engine.is_ready(), engine.broker.up
+            return self.json(
+                {"ready": ready and broker_up, "broker": "up" if broker_up else "unreachable"},
+                status=200 if ready and broker_up else 503,
+            )
 
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             if denied := _denied(self, request, engine, None):
                 return denied
-            await engine.update_lag()
             return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/openapi.json")
@@ -175,7 +177,7 @@ def register_routes(engine: Engine) -> None:
             at = _at(request)
             if isinstance(at, str):
                 return self.json({"error": at}, status=400)
-            state = engine.load_state(worker_id)
+            state = engine.state_of(worker_id)
             if state.t_ref is None:
                 return self.json({"error": f"unknown worker {worker_id!r}"}, status=404)
             return self.json(engine.processor.record(state, at).to_json())
@@ -190,7 +192,7 @@ def register_routes(engine: Engine) -> None:
             at = _at(request)
             if isinstance(at, str):
                 return self.json({"error": at}, status=400)
-            state = engine.load_state(worker_id)
+            state = engine.state_of(worker_id)
             if state.t_ref is None:
                 return self.json({"error": f"unknown worker {worker_id!r}"}, status=404)
             body = explain(engine.settings.model, state, at)
@@ -403,7 +405,7 @@ async def _record_anywhere(
             return await _fetch_remote(f"{str(url).rstrip('/')}{path}", request)
     except (SameNode, KeyError):
         pass
-    state = engine.load_state(worker_id)
+    state = engine.state_of(worker_id)
     if state.t_ref is None:
         return None
     return engine.processor.record(state, now).to_json()
