@@ -59,26 +59,23 @@ def metric_lines(port: int) -> list[str]:
         return list(r.read().decode().splitlines())
 
 
-def applied_total(port: int) -> float:
-    """Worker events the engine applied (or found duplicate or dead-lettered) so far."""
+def worker_metric_sum(port: int, name: str) -> float:
+    """Sum one of the engine's metrics over the worker topics' series."""
     total = 0.0
     for line in metric_lines(port):
-        if line.startswith("vigil_events_total{") and any(
-            f'topic="{t}"' in line for t in WORKER_TOPICS
-        ):
+        if line.startswith(name + "{") and any(f'topic="{t}"' in line for t in WORKER_TOPICS):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def applied_total(port: int) -> float:
+    """Worker events the engine applied (or found duplicate or dead-lettered) so far."""
+    return worker_metric_sum(port, "vigil_events_total")
 
 
 def engine_lag(port: int) -> float:
     """The engine's own consumer-lag gauge, summed over the worker topics."""
-    total = 0.0
-    for line in metric_lines(port):
-        if line.startswith("vigil_consumer_lag_messages{") and any(
-            f'topic="{t}"' in line for t in WORKER_TOPICS
-        ):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return worker_metric_sum(port, "vigil_consumer_lag_messages")
 
 
 def broker_lag(bootstrap: str, group: str, prefix: str) -> int:
