@@ -79,31 +79,41 @@ class Components:
 class ScoreParts:
     """The evidence behind the score for one memory length (see `TrustModel`).
 
-    ``scored`` is the decayed quality weight and ``quality_sum`` its weighted
-    scores; ``unscored`` the decayed tasks without a quality score and
-    ``unscored_credit`` their estimated outcome credit.
+    ``scored`` is the worker's whole quality weight and ``quality_sum`` its
+    weighted scores; ``unscored`` the tasks without a quality score and
+    ``unscored_credit`` their estimated outcome credit (all undecayed: the record
+    the estimate rests on). ``freshness`` is ``2 ** (-age / half_life)``, the age
+    being the time since the latest evidence: how much of the estimate still stands.
     """
 
     scored: float
     quality_sum: float
     unscored: float
     unscored_credit: float
+    freshness: float
+
+    @property
+    def estimate(self) -> float | None:
+        """Return the mean quality of the record (None with no task or quality score)."""
+        total = self.scored + self.unscored
+        if total <= 0:
+            return None
+        return (self.quality_sum + self.unscored_credit) / total
 
     def score(self, model: TrustModel) -> float:
-        """Return the posterior mean share of good work, shrunk to the prior by evidence."""
-        k = model.score_prior_strength
-        return (self.quality_sum + self.unscored_credit + k * model.prior_score) / (
-            self.scored + self.unscored + k
-        )
+        """Return the record's mean quality, faded towards the prior with its age."""
+        m = self.estimate
+        if m is None:
+            return model.prior_score
+        return model.prior_score + (m - model.prior_score) * self.freshness
 
     def shares(self, model: TrustModel) -> tuple[float, float, float]:
         """Return the shares of the score resting on quality scores, outcomes and the prior."""
-        total = self.scored + self.unscored + model.score_prior_strength
-        return (
-            self.scored / total,
-            self.unscored / total,
-            model.score_prior_strength / total,
-        )
+        total = self.scored + self.unscored
+        if total <= 0:
+            return (0.0, 0.0, 1.0)
+        c = self.freshness
+        return (c * self.scored / total, c * self.unscored / total, 1.0 - c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +163,7 @@ class _View:
     q_sum: tuple[float, float]
     q_weight: tuple[float, float]
     payer_weight: dict[str, float]
+    freshness: tuple[float, float]
     tenure_days: float
     volume: float
     effective_payers: float
@@ -183,21 +194,24 @@ def _view(model: TrustModel, s: WorkerState, at: float) -> _View:
         q_sum=(s.q_sum[0] * f[0], s.q_sum[1] * f[1]),
         q_weight=(s.q_weight[0] * f[0], s.q_weight[1] * f[1]),
         payer_weight=payer_weight,
+        freshness=f,
         tenure_days=tenure,
         volume=volume,
         effective_payers=math.exp(entropy) if volume > 0 else 0.0,
     )
 
 
-def _parts(v: _View, i: int) -> ScoreParts:
+def _parts(s: WorkerState, v: _View, i: int) -> ScoreParts:
     # A task with a quality score counts by that score only; the rest by outcome. Which
     # tasks went unscored is not stored, so they are taken to be the failed ones first
     # (an abandoned task has no output to score): their credit is what the scored
     # tasks, at most 1 each, leave over. Exact when only failures or only successes
     # go unscored, and never kinder than the truth.
-    unscored = max(0.0, v.attempts[i] - v.q_weight[i])
-    credit = min(unscored, max(0.0, v.credit[i] - v.q_weight[i]))
-    return ScoreParts(v.q_weight[i], v.q_sum[i], unscored, credit)
+    accepted, _, late, _ = s.outcomes
+    scored_weight, scored_sum = s.q_total[1], s.q_total[0]
+    unscored = max(0.0, s.n_tasks - scored_weight)
+    credit = min(unscored, max(0.0, accepted + 0.5 * late - scored_weight))
+    return ScoreParts(scored_weight, scored_sum, unscored, credit, v.freshness[i])
 
 
 def _components(model: TrustModel, v: _View, i: int) -> Components:
@@ -238,12 +252,12 @@ def assess(model: TrustModel, s: WorkerState, at: datetime | None = None) -> Tru
         at_s = max(at_s, t_ref)
     v = _view(model, s, at_s)
     short = _components(model, v, 0)
-    score, score_long = _clip(_parts(v, 0).score(model)), _clip(_parts(v, 1).score(model))
+    score, score_long = _clip(_parts(s, v, 0).score(model)), _clip(_parts(s, v, 1).score(model))
     score = min(score, score_cap(model, s))
     evidence_units = v.attempts[0] + 0.5 * v.q_weight[0]
     confidence = evidence_units / (evidence_units + model.confidence_k)
     band, rule, gates = _band(model, s, v, score, score_long, confidence)
-    reasons = _reasons(model, s, v, short, _parts(v, 0), confidence, gates, at_s)
+    reasons = _reasons(model, s, v, short, _parts(s, v, 0), confidence, gates, at_s)
     return TrustRecord(
         worker_id=s.worker_id,
         as_of=datetime.fromtimestamp(at_s, UTC),
@@ -412,15 +426,16 @@ def _evidence(s: WorkerState, v: _View) -> dict[str, object]:
 def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> dict[str, object]:
     """Return the record with the inputs behind every number and the band's rule.
 
-    ``score_inputs`` shows the evidence the score pools (quality-scored tasks,
-    tasks counted by outcome, the prior's pseudo-tasks); each component's
+    ``score_inputs`` shows the record the score rests on (quality-scored tasks,
+    tasks counted by outcome, their mean) and the freshness that fades it to the
+    prior; each component's
     ``weight`` is the share of the score resting on it, so payment history,
     which gates ``trusted`` but is not in the score, has weight 0.
     """
     r = assess(model, s, at)
     v = _view(model, s, r.as_of.timestamp())
     c = r.components
-    parts = _parts(v, 0)
+    parts = _parts(s, v, 0)
     q_share, outcome_share, prior_share = parts.shares(model)
     return {
         "worker_id": s.worker_id,
@@ -429,15 +444,17 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
         "score_uncapped": _clip(parts.score(model)),
         "score_inputs": {
             "rule": (
-                "(quality score sum + outcome credit of unscored tasks + prior strength x prior)"
-                " / (quality weight + unscored tasks + prior strength)"
+                "prior + (record mean - prior) x freshness; record mean = (quality score sum"
+                " + outcome credit of unscored tasks) / (quality weight + unscored tasks);"
+                " freshness = 2^(-age of the latest evidence / half-life)"
             ),
-            "decayed_quality_weight": parts.scored,
-            "decayed_quality_sum": parts.quality_sum,
-            "decayed_unscored_tasks": parts.unscored,
+            "quality_weight": parts.scored,
+            "quality_sum": parts.quality_sum,
+            "unscored_tasks": parts.unscored,
             "unscored_outcome_credit": parts.unscored_credit,
+            "record_mean": parts.estimate,
+            "freshness": parts.freshness,
             "prior": model.prior_score,
-            "prior_strength": model.score_prior_strength,
             "prior_share": prior_share,
         },
         "score_cap": {

@@ -45,6 +45,7 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
         "attempts": list(s.attempts),
         "q_sum": list(s.q_sum),
         "q_weight": list(s.q_weight),
+        "q_total": list(s.q_total),
         "payer_weight": dict(sorted(s.payer_weight.items())),
         "payers": sorted(s.payers),
         "paid": {k: str(v) for k, v in sorted(s.paid.items())},
@@ -59,6 +60,13 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
 def _pair(value: object) -> tuple[float, float]:
     seq = cast(list[float], value)
     return (float(seq[0]), float(seq[1]))
+
+
+def _long_memory(rec: Mapping[str, object]) -> tuple[float, float]:
+    # The undecayed quality record was added beside v2 without a bump (every reader
+    # ignores unknown keys). A record written before it has none; its long-memory
+    # (score sum, weight) is the closest estimate of it there is.
+    return (_pair(rec["q_sum"])[1], _pair(rec["q_weight"])[1])
 
 
 def _opt_float(value: object) -> float | None:
@@ -89,6 +97,7 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
         attempts=_pair(rec["attempts"]),
         q_sum=_pair(rec["q_sum"]),
         q_weight=_pair(rec["q_weight"]),
+        q_total=_pair(rec["q_total"]) if "q_total" in rec else _long_memory(rec),
         payer_weight={k: float(v) for k, v in cast(dict[str, float], rec["payer_weight"]).items()},
         payers=frozenset(cast(list[str], rec["payers"])),
         paid={k: Decimal(v) for k, v in cast(dict[str, str], rec["paid"]).items()},

@@ -41,22 +41,37 @@ def payout_weight(amount: Decimal) -> float:
 
 @dataclass(frozen=True, slots=True)
 class TrustModel:
-    """Time-weighted Beta-style trust model: the score estimates the quality of the work.
+    """Time-weighted trust model: the score estimates the quality of the work.
 
     Evidence is weighted by ``2 ** (-(t_ref - t) / half_life)`` in *event* time,
     so the sum is the same whatever order events arrive in.
 
-    The score is one posterior mean: the decayed share of good work, shrunk towards
-    the population's quality base rate (`prior_quality`) by `score_prior_strength`
-    pseudo-tasks. Each task counts once: by its quality score when it has one (a
-    graded verdict on the output), otherwise by its outcome (accepted 1, late 0.5,
-    rejected and abandoned 0). Counting the accept/reject verdict *and* the
-    quality score of the same output would count one piece of evidence twice, and
-    the coarser, thresholded copy would add noise to the ranking. Because the
+    The score separates *what* the work is like from *how much still stands
+    behind it*. What: the mean quality of the worker's whole record, each task
+    counted once, by its quality score when it has one (a graded verdict on the
+    output), otherwise by its outcome (accepted 1, late 0.5, rejected and
+    abandoned 0). Counting the accept/reject verdict *and* the quality score of
+    the same output would count one piece of evidence twice. Because the
     per-task link is not stored, the tasks without a quality score are estimated
-    from the sums: decayed tasks minus decayed quality weight (a quality weight of
-    1 is one task's worth), taken to be the failed tasks first (an abandoned task
-    has no output to score), so their credit is never overestimated.
+    from the sums: tasks minus quality weight (a quality weight of 1 is one
+    task's worth), taken to be the failed tasks first (an abandoned task has no
+    output to score), so their credit is never overestimated. How much: the
+    score fades from that mean to the prior (`prior_quality`) with the age of
+    the latest evidence, by ``2 ** (-age / half_life)``; the decayed volume of
+    evidence is the `confidence`.
+
+    Why the record is not re-weighted by age inside the mean: a worker's old
+    and new tasks are then weighed by the calendar, not by how much newer work
+    there is. On CrowdTruth medical, workers back after 14 months had their
+    recent handful of answers (on units harder for everybody) outweigh hundreds
+    of earlier ones, and the time-weighted mean ranked workers below the plain
+    one. A change in a worker's work is what the drift detectors look for
+    (``QUALITY_SHIFT``, a change-point test); an open alert caps the score.
+    Why there is no shrinkage by volume: a fixed prior pulls workers with little
+    evidence towards one number, up or down depending on where a task type's
+    scores sit (span marking averages 0.30 against 0.75), so volume, not work,
+    moved the ranking. How much evidence stands behind a score is the
+    confidence: ``POST /rank`` filters on it, the bands gate on it.
 
     Tenure, volume and payer diversity are *not* in the score: a good worker
     with a short history ranks above a mediocre one with a long history. They
@@ -66,7 +81,7 @@ class TrustModel:
     (reliability, quality, payment history) are published and explained as
     before; each is its own posterior mean shrunk to its own prior.
 
-    With no evidence, or evidence decayed away, the score is the prior, not 0.5.
+    With no evidence, or evidence long aged, the score is the prior, not 0.5.
     Two time scales make the bands stable: entering a band needs the long-memory
     score, leaving it needs the short-memory score to cross a wider threshold,
     which acts as hysteresis without remembering the arrival order.
@@ -80,12 +95,6 @@ class TrustModel:
     prior_strength, quality_prior_strength
         Pseudo-counts of the component priors (how much evidence it takes to
         move a component away from its prior).
-    score_prior_strength
-        Pseudo-tasks of the score's prior (`prior_quality`): how much evidence
-        it takes to move the score away from the population base rate. Small on
-        purpose: the prior is one fixed number for every task type, and a
-        strong prior misranks workers of a task type whose scores sit far from
-        it (fewer tasks would mean closer to the prior, not better work).
     confidence_k
         Decayed evidence units at which confidence is 0.5.
     tenure_full_days, volume_half, payers_full, payer_cap
@@ -110,10 +119,10 @@ class TrustModel:
     --------
     >>> TrustModel().prior_score
     0.75
-    >>> TrustModel(score_prior_strength=0)
+    >>> TrustModel(confidence_k=0)
     Traceback (most recent call last):
     ...
-    reputation.errors.ConfigError: score_prior_strength must be > 0, got 0
+    reputation.errors.ConfigError: confidence_k must be > 0, got 0
     """
 
     half_life_days: float = 30.0
@@ -123,7 +132,6 @@ class TrustModel:
     prior_payment: float = 0.35
     prior_strength: float = 5.0
     quality_prior_strength: float = 3.0
-    score_prior_strength: float = 1.0
     confidence_k: float = 25.0
     tenure_full_days: float = 90.0
     volume_half: float = 10.0
@@ -141,7 +149,7 @@ class TrustModel:
     review_min_confidence: float = 0.3
     alert_score_cap: float = 0.45
     blocked_score_cap: float = 0.05
-    version: str = field(default="2")
+    version: str = field(default="3")
 
     def __post_init__(self) -> None:
         for name in (
@@ -149,7 +157,6 @@ class TrustModel:
             "long_half_life_days",
             "prior_strength",
             "quality_prior_strength",
-            "score_prior_strength",
             "confidence_k",
             "tenure_full_days",
             "volume_half",

@@ -58,7 +58,10 @@ def event_key(kind: str, event_id: str) -> int:
 class WorkerState:
     """Everything Vigil knows about one worker; the caller stores it.
 
-    Times are seconds since the Unix epoch (event time). ``open_alerts`` maps the
+    Times are seconds since the Unix epoch (event time). ``q_total`` is the
+    undecayed (weighted score sum, weight) of every quality score, the record the
+    score's estimate rests on (see `TrustModel`); the decayed pairs say how much of
+    it is recent. ``open_alerts`` maps the
     id of every open alert on the worker to its type (`flags` are those types; they
     bear on the band); ``devices`` holds the first time each device was seen (the
     `MAX_DEVICES` earliest).
@@ -75,6 +78,7 @@ class WorkerState:
     attempts: Pair = _ZERO
     q_sum: Pair = _ZERO
     q_weight: Pair = _ZERO
+    q_total: Pair = _ZERO
     payer_weight: Mapping[str, float] = field(default_factory=dict)
     payers: frozenset[str] = frozenset()
     paid: Mapping[str, Decimal] = field(default_factory=dict)
@@ -110,6 +114,7 @@ class _Builder:
         "attempts",
         "q_sum",
         "q_weight",
+        "q_total",
         "payer_weight",
         "payers",
         "paid",
@@ -129,6 +134,7 @@ class _Builder:
         self.n_quality, self.n_payouts = s.n_quality, s.n_payouts
         self.credit, self.attempts = list(s.credit), list(s.attempts)
         self.q_sum, self.q_weight = list(s.q_sum), list(s.q_weight)
+        self.q_total = list(s.q_total)
         self.payer_weight = dict(s.payer_weight)
         self.payers = set(s.payers)
         self.paid = dict(s.paid)
@@ -153,6 +159,7 @@ class _Builder:
             attempts=(self.attempts[0], self.attempts[1]),
             q_sum=(self.q_sum[0], self.q_sum[1]),
             q_weight=(self.q_weight[0], self.q_weight[1]),
+            q_total=(self.q_total[0], self.q_total[1]),
             payer_weight=self.payer_weight,
             payers=frozenset(self.payers),
             paid=self.paid,
@@ -212,6 +219,8 @@ class _Builder:
             self.q_sum[1] += e.weight * e.score * d1
             self.q_weight[0] += e.weight * d0
             self.q_weight[1] += e.weight * d1
+            self.q_total[0] += e.weight * e.score
+            self.q_total[1] += e.weight
         else:
             self._add_payout(e, d0)
         return True

@@ -78,9 +78,7 @@ def test_a_quality_scored_task_is_not_counted_again_by_its_outcome() -> None:
         events.append(task(i, day=i * 0.1, outcome="rejected"))
         events.append(quality(i, day=i * 0.1 + 0.01, score=0.8))
     r = assess(MODEL, state_of(events))
-    k = MODEL.score_prior_strength
-    # (Within 1e-3: the five days of the history decay a little.)
-    assert math.isclose(r.score, (50 * 0.8 + k * MODEL.prior_score) / (50 + k), abs_tol=1e-3)
+    assert math.isclose(r.score, 0.8, abs_tol=1e-9)
     assert r.components.reliability < 0.2  # still published, and still a reason
     assert "LOW_RELIABILITY" in r.reasons
 
@@ -97,7 +95,7 @@ def test_unscored_tasks_count_by_their_outcome() -> None:
     x = explain(MODEL, state_of(scored + done + abandoned))
     inputs = x["score_inputs"]
     assert isinstance(inputs, dict)  # of floats; the rule is a str
-    assert math.isclose(inputs["decayed_unscored_tasks"], 20.0, abs_tol=0.5)  # decay of 2 days
+    assert math.isclose(inputs["unscored_tasks"], 20.0, abs_tol=1e-9)
     # The 20 scored tasks take the 20 accepted outcomes: the unscored ones earn nothing.
     assert inputs["unscored_outcome_credit"] < 0.05
 
@@ -110,9 +108,14 @@ def test_explain_adds_up_to_the_score(events: list[WorkerEvent], later: float) -
     x: Any = explain(MODEL, s, at)
     i: Any = x["score_inputs"]
     c: Any = x["components"]
-    k, prior = i["prior_strength"], i["prior"]
-    total = i["decayed_quality_weight"] + i["decayed_unscored_tasks"] + k
-    recomputed = (i["decayed_quality_sum"] + i["unscored_outcome_credit"] + k * prior) / total
+    prior, total = i["prior"], i["quality_weight"] + i["unscored_tasks"]
+    if total > 0:
+        mean = (i["quality_sum"] + i["unscored_outcome_credit"]) / total
+        assert math.isclose(i["record_mean"], mean, abs_tol=1e-9)
+        recomputed = prior + (mean - prior) * i["freshness"]
+    else:
+        assert i["record_mean"] is None
+        recomputed = prior
     assert math.isclose(x["score_uncapped"], min(1.0, max(0.0, recomputed)), abs_tol=1e-9)
     shares = c["quality"]["weight"] + c["reliability"]["weight"] + i["prior_share"]
     assert math.isclose(shares, 1.0, abs_tol=1e-9)
