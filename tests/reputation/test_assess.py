@@ -138,3 +138,50 @@ def test_weak_but_honest_work_is_standard_and_poor_work_is_review() -> None:
     assert weak.band == "standard", weak.band_rule
     assert poor.band == "review", poor.band_rule
     assert poor.reasons[0] == "LOW_QUALITY"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 500), st.floats(0, 1)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_issue_11_read_at_its_latest_event_the_score_is_the_records_mean_quality(
+    answers: list[tuple[float, float]],
+) -> None:
+    # Whatever the timeline (a harness may invent one from file order), a worker
+    # read at its own latest event scores its plain mean quality, so trust ranks
+    # workers exactly as their mean agreement does (issue 11 item 5).
+    events: list[WorkerEvent] = []
+    for i, (day, score) in enumerate(answers):
+        events.append(task(i, day=day))
+        events.append(quality(i, day=day, score=score))
+    r = assess(MODEL, state_of(events))
+    mean = math.fsum(s for _, s in answers) / len(answers)
+    assert math.isclose(r.score, mean, abs_tol=1e-9), (r.score, mean)
+
+
+def test_issue_11_a_returning_workers_few_new_answers_do_not_outweigh_its_record() -> None:
+    # 200 good answers, then 14 months away, then 5 poor ones (CrowdTruth medical has
+    # 15 such workers): the record, not the calendar, weighs them.
+    events: list[WorkerEvent] = []
+    for i in range(200):
+        events += [task(i, day=i * 0.05), quality(i, day=i * 0.05, score=0.9)]
+    for i in range(200, 205):
+        events += [task(i, day=430 + i * 0.01), quality(i, day=430 + i * 0.01, score=0.3)]
+    r = assess(MODEL, state_of(events))
+    assert math.isclose(r.score, (200 * 0.9 + 5 * 0.3) / 205, abs_tol=1e-9)
+
+
+def test_the_score_fades_to_the_prior_with_the_age_of_the_latest_evidence() -> None:
+    events: list[WorkerEvent] = []
+    for i in range(50):
+        events += [task(i, day=i * 0.1), quality(i, day=i * 0.1, score=0.95)]
+    s = state_of(events)
+    latest = assess(MODEL, s)
+    later = assess(MODEL, s, latest.as_of + timedelta(days=MODEL.half_life_days))
+    halfway = MODEL.prior_score + (0.95 - MODEL.prior_score) / 2
+    assert math.isclose(later.score, halfway, abs_tol=1e-9), later.score
+    assert later.confidence < latest.confidence
