@@ -14,17 +14,20 @@ letter counts too: it is working again).
 
 Modes (``--modes NAME:KILLS ...``):
 
+``default``
+    Vigil's defaults: static membership with the instance id derived from the
+    host and the data directory (the same across the restart).
 ``static``
-    ``VIGIL_GROUP_INSTANCE_ID`` set: the restarted process rejoins as the
-    member the broker still knows and gets its partitions back at once.
+    ``VIGIL_GROUP_INSTANCE_ID`` set explicitly: the restarted process rejoins
+    as the member the broker still knows and gets its partitions back at once.
 ``dynamic``
-    Vigil's defaults: no instance id, session timeout 10 s. The new process
+    ``VIGIL_GROUP_INSTANCE_ID=off``, session timeout 10 s. The new process
     waits until the broker drops the dead member.
 ``faust60``
     No instance id and Faust's own 60 s session timeout: the behaviour issue
     15 measured (61 s), the baseline.
 
-    .venv/bin/python bench/restart.py --modes static:3 dynamic:3 faust60:1
+    .venv/bin/python bench/restart.py --modes default:3 static:3 dynamic:3 faust60:1
 
 Starts its own broker on 127.0.0.1:39392 unless --bootstrap is given.
 """
@@ -54,9 +57,10 @@ from tests.helpers.events import make_events  # noqa: E402
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 MODES: dict[str, dict[str, str]] = {
+    "default": {},
     "static": {"VIGIL_GROUP_INSTANCE_ID": "bench-engine-0"},
-    "dynamic": {},
-    "faust60": {"VIGIL_SESSION_TIMEOUT_S": "60"},
+    "dynamic": {"VIGIL_GROUP_INSTANCE_ID": "off"},
+    "faust60": {"VIGIL_GROUP_INSTANCE_ID": "off", "VIGIL_SESSION_TIMEOUT_S": "60"},
 }
 #: Seconds to wait for a first applied event before giving up on a mode.
 FIRST_EVENT_TIMEOUT_S = 300.0
@@ -147,7 +151,7 @@ def main() -> int:
     ap.add_argument(
         "--modes",
         nargs="+",
-        default=["static:3", "dynamic:3", "faust60:1"],
+        default=["default:3", "static:3", "dynamic:3", "faust60:1"],
         help="NAME:KILLS with NAME in " + ", ".join(MODES),
     )
     ap.add_argument("--rate", type=float, default=100.0, help="worker events per second")

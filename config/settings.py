@@ -283,7 +283,9 @@ class EngineConfig:
     heartbeat_interval_s: float = 3.0
     #: Static group membership (KIP-345): a process that restarts with the same id
     #: gets its partitions back at once, without waiting out the session timeout.
-    #: Unique per process; "" turns it off (VIGIL_GROUP_INSTANCE_ID).
+    #: Unique per process and stable across its restarts; "" turns it off. The
+    #: environment's default (`default_instance_id`) derives it from the host and
+    #: the data directory (VIGIL_GROUP_INSTANCE_ID; ``off`` turns it off).
     group_instance_id: str = ""
 
     def __post_init__(self) -> None:
@@ -627,6 +629,35 @@ class Settings:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
 
+def default_instance_id(host: str, data_dir: Path) -> str:
+    """Return a group instance id that is stable across restarts and unique per process.
+
+    Two processes cannot share a data directory (RocksDB locks it), so the host
+    and the data directory's absolute path name one process; a restart with the
+    same directory rejoins as the same member.
+
+    Examples
+    --------
+    >>> a = default_instance_id("h1", Path("/srv/vigil/engine-0"))
+    >>> a == default_instance_id("h1", Path("/srv/vigil/engine-0")), a.startswith("vigil-h1-")
+    (True, True)
+    >>> a == default_instance_id("h1", Path("/srv/vigil/engine-1"))
+    False
+    """
+    digest = hashlib.sha256(f"{host}\0{data_dir.absolute()}".encode()).hexdigest()[:12]
+    safe_host = re.sub(r"[^A-Za-z0-9._-]", "_", host)[:64]
+    return f"vigil-{safe_host}-{digest}"
+
+
+def _instance_id(env: Mapping[str, str]) -> str:
+    raw = env.get("VIGIL_GROUP_INSTANCE_ID")
+    if raw is None:
+        data_dir = Path(str(_get(env, "VIGIL_DATA_DIR", str, "var/engine")))
+        return default_instance_id(socket.gethostname(), data_dir)
+    raw = raw.strip()
+    return "" if raw.lower() in ("", "off", "none") else raw
+
+
 def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> object:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -771,7 +802,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_format=str(_get(env, "VIGIL_LOG_FORMAT", str, "text")).lower(),
         session_timeout_s=float(_get(env, "VIGIL_SESSION_TIMEOUT_S", float, 10.0)),  # type: ignore[arg-type]
         heartbeat_interval_s=float(_get(env, "VIGIL_HEARTBEAT_INTERVAL_S", float, 3.0)),  # type: ignore[arg-type]
-        group_instance_id=env.get("VIGIL_GROUP_INSTANCE_ID", "").strip(),
+        group_instance_id=_instance_id(env),
     )
     api = ApiConfig(
         host=str(_get(env, "VIGIL_WEB_HOST", str, "127.0.0.1")),
