@@ -579,6 +579,8 @@ def redact_payload(raw: bytes, loads: Callable[[bytes], object] = json.loads) ->
                 or isinstance(value, bool | int | float)
                 or (isinstance(value, str) and len(value) <= 256)
             )
+            if name == "country" and isinstance(value, str):  # a region code, or not shown
+                safe = bool(_COUNTRY.fullmatch(value))
             out[name] = value if safe else REDACTED
         elif name == "value":
             out[name] = REDACTED
