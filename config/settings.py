@@ -24,6 +24,7 @@ from reputation.errors import ConfigError, InvalidEventError
 from reputation.events import parse_address
 from reputation.exposure.search import ExposureModel
 from reputation.exposure.services import ServiceDirectory
+from reputation.identity import IdentityKeys, parse_identity_keys
 from reputation.links import LinkModel
 from reputation.model import TrustModel
 
@@ -40,7 +41,7 @@ __all__ = [
     "settings_of",
 ]
 
-INPUT_TOPICS = ("tasks", "quality", "payouts", "transfers", "sanctions")
+INPUT_TOPICS = ("tasks", "quality", "payouts", "transfers", "sanctions", "identity")
 OUTPUT_TOPICS = ("scores", "alerts", "deadletters")
 COMPACTED_TOPICS = frozenset({"scores", "sanctions"})
 #: The engine's own topics: alert-status commands (keyed by worker, co-partitioned with
@@ -627,6 +628,8 @@ class Settings:
     links: LinkModel = field(default_factory=LinkModel)
     drift: DriftModel = field(default_factory=DriftModel)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    #: HMAC keys of identity values, newest first (VIGIL_IDENTITY_KEYS); none: raw values refused.
+    identity_keys: IdentityKeys = field(default_factory=IdentityKeys)
 
 
 def default_instance_id(host: str, data_dir: Path) -> str:
@@ -826,6 +829,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         links=_dataclass_from_env(LinkModel, env, "VIGIL_LINKS_"),
         drift=_dataclass_from_env(DriftModel, env, "VIGIL_DRIFT_"),
         dashboard=_dataclass_from_env(DashboardConfig, env, "VIGIL_DASHBOARD_"),
+        identity_keys=parse_identity_keys(env.get("VIGIL_IDENTITY_KEYS", "")),
     )
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from reputation.events import format_time
+from reputation.identity import identity_summary
 from reputation.model import TrustModel
 from reputation.state import WorkerState
 
@@ -506,4 +507,5 @@ def explain(model: TrustModel, s: WorkerState, at: datetime | None = None) -> di
         "evidence": r.evidence,
         "half_life_days": model.half_life_days,
         "model": model.version,
+        "identity": identity_summary(s.identity),
     }

@@ -14,13 +14,14 @@ from typing import cast
 from reputation.drift.codec import drift_state_from_record, drift_state_to_record
 from reputation.drift.state import DriftState
 from reputation.errors import UnknownRecordVersionError
+from reputation.identity import AttributeSeen, DeviceSeen, IdentityState, VerdictSeen
 from reputation.state import WorkerState
 
 __all__ = ["STATE_VERSION", "UnknownRecordVersionError", "state_from_record", "state_to_record"]
 
-STATE_VERSION = 2
-#: Versions this build reads (v1 had ``flags`` and no alert ids or devices).
-_READABLE = (1, 2)
+STATE_VERSION = 3
+#: Versions this build reads (v1 had ``flags`` and no alert ids or devices, v2 no identity).
+_READABLE = (1, 2, 3)
 
 
 def state_to_record(s: WorkerState) -> dict[str, object]:
@@ -30,7 +31,7 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
     --------
     >>> rec = state_to_record(WorkerState("w-1"))
     >>> rec["v"], state_from_record(rec) == WorkerState("w-1")
-    (2, True)
+    (3, True)
     """
     return {
         "v": STATE_VERSION,
@@ -54,7 +55,45 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
         "open_alerts": dict(sorted(s.open_alerts.items())),
         "devices": dict(sorted(s.devices.items())),
         "drift": drift_state_to_record(s.drift),
+        "identity": identity_to_record(s.identity),
     }
+
+
+def identity_to_record(s: IdentityState) -> dict[str, object]:
+    """Return the JSON-ready record of a worker's identity state (hashes only)."""
+    return {
+        "values": [
+            [v.attribute, list(v.hashes), v.first_seen, v.event_id, v.voip, list(v.sources)]
+            for _, v in sorted(s.values.items())
+        ],
+        "devices": [list(row) for row in s.devices],
+        "verdicts": [list(row) for row in s.verdicts],
+    }
+
+
+def identity_from_record(rec: Mapping[str, object]) -> IdentityState:
+    """Return the identity state of a record written by `identity_to_record`."""
+    values: dict[tuple[str, str], AttributeSeen] = {}
+    for row in cast(list[list[object]], rec["values"]):
+        hashes = tuple(cast(list[str], row[1]))
+        seen = AttributeSeen(
+            cast(str, row[0]),
+            hashes,
+            float(cast(float, row[2])),
+            cast(str, row[3]),
+            bool(row[4]),
+            tuple(cast(list[str], row[5])),
+        )
+        values[(seen.attribute, hashes[0])] = seen
+    devices = tuple(
+        cast(DeviceSeen, (float(cast(float, r[0])), *r[1:]))
+        for r in cast(list[list[object]], rec["devices"])
+    )
+    verdicts = tuple(
+        cast(VerdictSeen, (float(cast(float, r[0])), *r[1:]))
+        for r in cast(list[list[object]], rec["verdicts"])
+    )
+    return IdentityState(values, devices, verdicts)
 
 
 def _pair(value: object) -> tuple[float, float]:
@@ -109,5 +148,10 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
             drift_state_from_record(cast(Mapping[str, object], rec["drift"]))
             if rec.get("drift") is not None
             else DriftState()
+        ),
+        identity=(
+            identity_from_record(cast(Mapping[str, object], rec["identity"]))
+            if rec.get("identity") is not None
+            else IdentityState()
         ),
     )

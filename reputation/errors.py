@@ -42,6 +42,10 @@ class DeadLetterReason(StrEnum):
     BAD_MONEY = "BAD_MONEY"
     BAD_HASH = "BAD_HASH"
     UNKNOWN_TOPIC = "UNKNOWN_TOPIC"
+    #: An identity value that cannot be normalised (not a phone number, an email, ...).
+    BAD_IDENTITY_VALUE = "BAD_IDENTITY_VALUE"
+    #: A raw identity value arrived but no ``VIGIL_IDENTITY_KEYS`` is configured to hash it.
+    NO_IDENTITY_KEY = "NO_IDENTITY_KEY"
     #: Decoding failed in a way no other reason names (a bug's symptom: the error says which).
     UNDECODABLE = "UNDECODABLE"
 

@@ -20,6 +20,15 @@ from decimal import Decimal
 
 from reputation.drift import DriftModel, DriftState, Episode, Finding
 from reputation.events import PayoutEvent, QualityEvent, TaskEvent, WorkerEvent
+from reputation.identity import (
+    AttributeClaim,
+    AttributeSeen,
+    DeviceFact,
+    IdentityEvent,
+    IdentityState,
+    Verdict,
+    add_identity,
+)
 from reputation.model import OUTCOME_CREDIT, TrustModel, payout_weight
 
 __all__ = [
@@ -87,6 +96,7 @@ class WorkerState:
     open_alerts: Mapping[str, str] = field(default_factory=dict)
     devices: Mapping[str, float] = field(default_factory=dict)
     drift: DriftState = field(default_factory=DriftState)
+    identity: IdentityState = field(default_factory=IdentityState)
 
     @property
     def n_tasks(self) -> int:
@@ -124,6 +134,8 @@ class _Builder:
         "devices",
         "new_devices",
         "drift",
+        "identity",
+        "new_values",
     )
 
     def __init__(self, s: WorkerState) -> None:
@@ -144,6 +156,8 @@ class _Builder:
         self.devices = dict(s.devices)
         self.new_devices: list[tuple[str, float, str]] = []
         self.drift = s.drift
+        self.identity = s.identity
+        self.new_values: list[AttributeSeen] = []
 
     def freeze(self) -> WorkerState:
         o = self.outcomes
@@ -168,6 +182,7 @@ class _Builder:
             open_alerts=self.open_alerts,
             devices=self.devices,
             drift=self.drift,
+            identity=self.identity,
         )
 
     def rescale(self, t: float, h_short: float, h_long: float) -> None:
@@ -187,13 +202,27 @@ class _Builder:
         self.t_ref = t
 
     def add(
-        self, model: TrustModel, kind: str, e: WorkerEvent, drift: DriftModel | None = None
+        self,
+        model: TrustModel,
+        kind: str,
+        e: WorkerEvent | IdentityEvent,
+        drift: DriftModel | None = None,
     ) -> bool:
-        """Fold one event in; False if it was applied before."""
+        """Fold one event in; False if it was applied before.
+
+        Identity events go to the identity state only: they are evidence about
+        who the worker is, not work, so they move neither the score's sums nor
+        tenure, and the drift detectors do not see them.
+        """
         key = event_key(kind, e.event_id)
         if key in self.applied:
             return False
         self.applied.add(key)
+        if isinstance(e, AttributeClaim | DeviceFact | Verdict):
+            self.identity, seen = add_identity(self.identity, e)
+            if seen is not None:
+                self.new_values.append(seen)
+            return True
         if drift is not None:
             self.drift = drift.update(self.drift, kind, e)
         t = e.time.timestamp()
@@ -247,7 +276,7 @@ class _Builder:
 
 
 def apply_events(
-    model: TrustModel, s: WorkerState, items: Iterable[tuple[str, WorkerEvent]]
+    model: TrustModel, s: WorkerState, items: Iterable[tuple[str, WorkerEvent | IdentityEvent]]
 ) -> tuple[WorkerState, list[bool]]:
     """Fold a batch of one worker's events into `s`; also say which were new.
 
@@ -275,7 +304,8 @@ class Folded:
     ``devices`` lists the devices seen for the first time, as
     ``(device_id, first_seen, event_id)``; ``findings`` the drift alerts newly
     raised, ``withdrawn`` the ones raised before whose evidence no longer holds
-    (a late event changed the day that raised them).
+    (a late event changed the day that raised them); ``values`` the hashed
+    identity values new to the worker.
     """
 
     state: WorkerState
@@ -283,12 +313,13 @@ class Folded:
     devices: tuple[tuple[str, float, str], ...] = ()
     findings: tuple[Finding, ...] = ()
     withdrawn: tuple[Episode, ...] = ()
+    values: tuple[AttributeSeen, ...] = ()
 
 
 def fold_events(
     model: TrustModel,
     s: WorkerState,
-    items: Iterable[tuple[str, WorkerEvent]],
+    items: Iterable[tuple[str, WorkerEvent | IdentityEvent]],
     drift: DriftModel | None = None,
 ) -> Folded:
     """Fold a batch of one worker's events into `s` (see `apply_events`), saying what changed.
@@ -306,7 +337,11 @@ def fold_events(
         builder.drift, findings, withdrawn = drift.settle(builder.drift)
     state = builder.freeze()
     seen = tuple(x for x in builder.new_devices if state.devices.get(x[0]) == x[1])
-    return Folded(state, new, seen, findings, withdrawn)
+    values = state.identity.values
+    fresh = tuple(
+        v for v in builder.new_values if values.get((v.attribute, v.hashes[0])) is not None
+    )
+    return Folded(state, new, seen, findings, withdrawn, fresh)
 
 
 def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> WorkerState:
@@ -330,7 +365,9 @@ def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> 
     return replace(s, open_alerts=alerts)
 
 
-def apply_event(model: TrustModel, s: WorkerState, kind: str, e: WorkerEvent) -> WorkerState:
+def apply_event(
+    model: TrustModel, s: WorkerState, kind: str, e: WorkerEvent | IdentityEvent
+) -> WorkerState:
     """Return the state after `e`; an event already applied returns `s` unchanged.
 
     Parameters

@@ -31,6 +31,8 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 bash deploy/kafka/kafka.sh start --port "$PORT" --controller-port $((PORT + 1))
+# Identity values are hashed with this key (a demo key: set your own VIGIL_IDENTITY_KEYS).
+export VIGIL_IDENTITY_KEYS="${VIGIL_IDENTITY_KEYS:-demo:demo-identity-key-change-me}"
 $VIGIL topics
 
 # The simulated platform's ground truth first (no Kafka): the engine needs to know the

@@ -47,14 +47,13 @@ from reputation.alerts import Alert, AlertStatus
 from reputation.codec import state_from_record, state_to_record
 from reputation.events import (
     PayoutEvent,
-    QualityEvent,
     SanctionEntry,
-    TaskEvent,
     TransferEvent,
     parse_payout,
     parse_sanction,
     parse_transfer,
 )
+from reputation.identity import AttributeClaim, DeviceFact, Verdict
 from reputation.state import WorkerState
 from streams import metrics
 from streams.alertlog import AlertLog
@@ -62,7 +61,7 @@ from streams.brokerwatch import BrokerWatch
 from streams.links import LinkProcessor, parse_sighting
 from streams.linkstore import TableLinkStore
 from streams.outbox import Outbox, key_partition
-from streams.processor import Clock, DeadLetter, Decoded, Processor, system_clock
+from streams.processor import WORKER_TYPES, Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
 from streams.scorelog import ScoreLog
 from streams.topics import CHAIN_TOPICS, WORKER_TOPICS, Topics, all_topic_specs, changelog_specs
@@ -439,13 +438,19 @@ class Engine:
                 self.send_dead_letter(result)
                 continue
             event = result.event
-            if not isinstance(event, TaskEvent | QualityEvent | PayoutEvent | AlertStatus):
+            if not isinstance(event, (*WORKER_TYPES, AlertStatus)):
                 metrics.events(result.kind, "ignored").inc()
                 continue
             if self._misrouted(msg, event.worker_id):
                 # Applied here, its state would live in another worker's partition:
-                # send it on to its own, keyed right; the copy is applied there.
-                self.emit(result.kind, ev.value, event.worker_id.encode())
+                # send it on to its own, keyed right; the copy is applied there. An
+                # identity event goes on hashed (value_hash), never with its raw value.
+                value = (
+                    orjson.dumps(event.to_json())
+                    if isinstance(event, AttributeClaim | DeviceFact | Verdict)
+                    else ev.value
+                )
+                self.emit(result.kind, value, event.worker_id.encode())
                 metrics.events(result.kind, "rekeyed").inc()
                 continue
             groups.setdefault(event.worker_id, []).append(result)

@@ -29,6 +29,14 @@ from reputation.drift import DRIFT_TYPES, Episode, Finding
 from reputation.drift.buckets import to_datetime
 from reputation.errors import DeadLetterReason, InvalidEventError
 from reputation.events import Event, PayoutEvent, QualityEvent, TaskEvent, WorkerEvent, decode_event
+from reputation.identity import (
+    AttributeClaim,
+    DeviceFact,
+    IdentityEvent,
+    Verdict,
+    decode_identity,
+    redact_payload,
+)
 from reputation.state import WorkerState, fold_events, set_alert
 from streams.links import DeviceSighting
 
@@ -44,6 +52,10 @@ __all__ = [
 
 #: Short name of the internal topic of alert-status commands (keyed by worker id).
 ALERT_STATUS = "alert-status"
+#: Short name of the identity topic: its raw values never leave decoding.
+IDENTITY = "identity"
+#: What `Processor` applies to a worker's state.
+WORKER_TYPES = (TaskEvent, QualityEvent, PayoutEvent, AttributeClaim, DeviceFact, Verdict)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +108,8 @@ class DeadLetter:
     reason: str
     error: str
     raw: bytes
+    #: What the record shows instead of the raw message (identity: values redacted).
+    preview: bytes | None = None
 
     def to_json(self) -> dict[str, object]:
         """Return the dead-letter record, at most `DEAD_LETTER_MAX_BYTES` long as JSON.
@@ -111,7 +125,7 @@ class DeadLetter:
             "offset": self.offset,
             "reason": self.reason[:64],
             "error": payload_preview(self.error.encode(), ERROR_MAX_CHARS),
-            "payload": payload_preview(self.raw),
+            "payload": payload_preview(self.raw if self.preview is None else self.preview),
             "payload_bytes": len(self.raw),
             "payload_sha256": hashlib.sha256(self.raw).hexdigest(),
         }
@@ -122,7 +136,7 @@ class Decoded:
     """A valid event with the short name of the topic it came from."""
 
     kind: str
-    event: Event | AlertStatus
+    event: Event | IdentityEvent | AlertStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +188,19 @@ class Processor:
             log.warning(
                 "%s[%s]@%s: decoding raised %s", topic, partition, offset, type(exc).__name__
             )
-            detail = f"message: cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"
             reason = str(DeadLetterReason.UNDECODABLE)
+            if self.kind_of(topic) == IDENTITY:  # the exception's text may quote a value
+                detail = f"message: cannot be decoded ({type(exc).__name__})"
+                return DeadLetter(
+                    topic,
+                    partition,
+                    offset,
+                    reason,
+                    detail,
+                    data,
+                    redact_payload(data, orjson.loads),
+                )
+            detail = f"message: cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"
             return DeadLetter(topic, partition, offset, reason, detail, data)
 
     def _decode(
@@ -184,6 +209,8 @@ class Processor:
         kind = self.kind_of(topic)
         if kind == ALERT_STATUS:
             return self._decode_status(topic, data, partition, offset)
+        if kind == IDENTITY:
+            return self._decode_identity(topic, data, partition, offset)
         try:
             event = decode_event(
                 kind,
@@ -195,6 +222,23 @@ class Processor:
         except InvalidEventError as exc:
             return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data)
         return Decoded(kind, event)
+
+    def _decode_identity(
+        self, topic: str, data: bytes, partition: int | None, offset: int | None
+    ) -> Decoded | DeadLetter:
+        """Decode, validate and hash an identity message: past here only hashes exist."""
+        try:
+            event = decode_identity(
+                data,
+                self.settings.identity_keys,
+                now=self._clock(),
+                loads=orjson.loads,
+                max_bytes=self.settings.engine.max_message_bytes,
+            )
+        except InvalidEventError as exc:  # its text never shows a value (reputation.identity)
+            preview = redact_payload(data, orjson.loads)
+            return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data, preview)
+        return Decoded(IDENTITY, event)
 
     def _decode_status(
         self, topic: str, data: bytes, partition: int | None, offset: int | None
@@ -225,12 +269,12 @@ class Processor:
         newly applied payouts and first device sightings (for the wallet side)
         and the new alerts of this worker.
         """
-        batch: list[tuple[str, WorkerEvent]] = []
+        batch: list[tuple[str, WorkerEvent | IdentityEvent]] = []
         statuses: list[AlertStatus] = []
         for item in items:
             if isinstance(item.event, AlertStatus):
                 statuses.append(item.event)
-            elif isinstance(item.event, TaskEvent | QualityEvent | PayoutEvent):
+            elif isinstance(item.event, WORKER_TYPES):
                 batch.append((item.kind, item.event))
         folded = fold_events(self.model, state, batch, self.settings.drift)
         state = folded.state
@@ -294,6 +338,6 @@ def group_by_worker(items: Iterable[Decoded]) -> Iterator[tuple[str, list[Decode
     groups: dict[str, list[Decoded]] = {}
     for item in items:
         event = item.event
-        if isinstance(event, TaskEvent | QualityEvent | PayoutEvent | AlertStatus):
+        if isinstance(event, (*WORKER_TYPES, AlertStatus)):
             groups.setdefault(event.worker_id, []).append(item)
     yield from groups.items()

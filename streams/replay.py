@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -25,9 +25,18 @@ from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus, Withdrawal
 from reputation.errors import DeadLetterReason
 from reputation.events import PayoutEvent, SanctionEntry, TransferEvent
+from reputation.identity import redact_payload
 from reputation.state import WorkerState, set_alert
 from streams.links import DeviceSighting, LinkProcessor, MemoryLinkStore, WalletWithdrawal
-from streams.processor import Clock, DeadLetter, Decoded, Processor, group_by_worker, system_clock
+from streams.processor import (
+    IDENTITY,
+    Clock,
+    DeadLetter,
+    Decoded,
+    Processor,
+    group_by_worker,
+    system_clock,
+)
 
 __all__ = ["ReplayResult", "iter_lines", "link_fact", "replay_files"]
 
@@ -168,12 +177,16 @@ def link_fact(
 def _decode_line(processor: Processor, name: str, number: int, line: bytes) -> Decoded | DeadLetter:
     """Decode one line; whatever goes wrong comes back as a `DeadLetter` (as in the engine)."""
     try:
-        return _decode_wrapped(processor, name, number, line)
+        decoded = _decode_wrapped(processor, name, number, line)
     except Exception as exc:  # any failure is this line's: the lines after it go on
-        detail = f"line: cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"
-        return DeadLetter(
+        detail = f"line: cannot be decoded ({type(exc).__name__})"
+        decoded = DeadLetter(
             f"replay:{name}", None, number, str(DeadLetterReason.UNDECODABLE), detail, line
         )
+    if isinstance(decoded, DeadLetter) and decoded.preview is None and IDENTITY.encode() in line:
+        # A line that may be an identity event but could not be read: show none of it.
+        decoded = replace(decoded, preview=redact_payload(line, orjson.loads))
+    return decoded
 
 
 def _decode_wrapped(

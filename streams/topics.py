@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Topics keyed by worker id, consumed together and co-partitioned with the worker table.
-WORKER_TOPICS = ("tasks", "quality", "payouts", "alert-status")
+WORKER_TOPICS = ("tasks", "quality", "payouts", "identity", "alert-status")
 #: Topics keyed by address, routed to the wallet side.
 CHAIN_TOPICS = ("transfers", "sanctions")
 

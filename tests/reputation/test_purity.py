@@ -7,7 +7,7 @@ from pathlib import Path
 
 import reputation
 
-ALLOWED_THIRD_PARTY = {"numpy", "Crypto"}  # Crypto: pycryptodome's Keccak, a pure hash
+ALLOWED_THIRD_PARTY = {"numpy", "Crypto", "phonenumbers"}  # Keccak; phone parsing (pure)
 FORBIDDEN = {
     "os",
     "io",
