@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reputation.decision import DecisionPolicy, parse_limits
 from reputation.drift import DriftModel
 from reputation.errors import ConfigError, InvalidEventError
 from reputation.events import parse_address
@@ -625,6 +626,7 @@ class Settings:
     links: LinkModel = field(default_factory=LinkModel)
     drift: DriftModel = field(default_factory=DriftModel)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    decision: DecisionPolicy = field(default_factory=DecisionPolicy)
 
 
 def _get(env: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -728,6 +730,12 @@ def _dataclass_from_env(cls: type, env: Mapping[str, str], prefix: str, **fixed:
     return cls(**overrides)
 
 
+def _decision_from_env(env: Mapping[str, str]) -> DecisionPolicy:
+    raw = env.get("VIGIL_DECISION_UNVERIFIED_LIMITS", "").strip()
+    fixed = {"unverified_limits": parse_limits(raw)} if raw else {}
+    return _dataclass_from_env(DecisionPolicy, env, "VIGIL_DECISION_", **fixed)  # type: ignore[no-any-return]  # built per field above
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build and validate the settings from environment variables.
 
@@ -795,6 +803,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         links=_dataclass_from_env(LinkModel, env, "VIGIL_LINKS_"),
         drift=_dataclass_from_env(DriftModel, env, "VIGIL_DRIFT_"),
         dashboard=_dataclass_from_env(DashboardConfig, env, "VIGIL_DASHBOARD_"),
+        decision=_decision_from_env(env),
     )
 
 
