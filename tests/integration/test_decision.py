@@ -13,6 +13,8 @@ must fit the tool definitions of streams/agent_tools.json.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ LINKED = checksum_address("00000000000000000000000000000000000000aa")
 CLEAN = checksum_address("00000000000000000000000000000000000000bb")
 FRIEND = checksum_address("00000000000000000000000000000000000000cc")
 UNSEEN = checksum_address("00000000000000000000000000000000000000dd")
+AGENT = Path(__file__).resolve().parents[2] / "scripts" / "demo_agent.py"
 TOOLS = json.loads(
     (Path(__file__).resolve().parents[2] / "streams" / "agent_tools.json").read_text()
 )
@@ -193,3 +196,51 @@ def test_a_paying_agent_asks_before_each_payout(stack: Stack) -> None:
     OUTPUT["rank"].validate(ranked)
     assert [r["worker_id"] for r in ranked["ranked"]] == ["w-good"]  # type: ignore[index]
     assert http("GET", f"{base}/agent-tools.json", token=TOKEN)[1] == TOOLS
+
+
+def run_demo_agent(base: str, truth: Path, workers: dict[str, dict[str, str]]) -> list[str]:
+    truth.write_text(json.dumps({"workers": workers}))
+    done = subprocess.run(
+        [sys.executable, str(AGENT), "--api", base, "--token", TOKEN, "--truth", str(truth),
+         "--once"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout.splitlines()
+
+
+def test_the_demo_agent_refuses_listed_and_linked_wallets(stack: Stack) -> None:
+    stack.env_extra["VIGIL_API_TOKENS"] = f"{TOKEN}:scores"
+    end = datetime.now(UTC) - timedelta(days=1)
+    stack.create_topics()
+    stack.produce(messages(end))
+    port = free_port()
+    stack.start_engine("engine", port)
+    base = f"http://127.0.0.1:{port}"
+
+    def settled() -> bool:
+        good = http("GET", f"{base}/workers/w-good/trust", token=TOKEN)[1]
+        linked = http("GET", f"{base}/wallets/{LINKED}/exposure", token=TOKEN)[1]
+        return (
+            isinstance(good, dict)
+            and good.get("band") == "trusted"
+            and isinstance(linked, dict)
+            and linked.get("linked") is True
+        )
+
+    wait_until(settled, 180, "the engine to score the worker and link the wallet")
+    honest = {"w-good": {"kind": "honest", "wallet": CLEAN}}
+    for risky, wallet, verdict in (
+        ("w-paid-listed", LISTED, "deny"),
+        ("w-linked", LINKED, "review"),
+    ):
+        kind = "sanctioned_direct" if wallet == LISTED else "sanctioned_linked"
+        lines = run_demo_agent(
+            base, stack.workdir / "truth.json", {**honest, risky: {"kind": kind, "wallet": wallet}}
+        )
+        assert any("/rank picks ['w-good']" in line for line in lines), lines
+        assert f"agent: pay 25.00 USDC to w-good at {CLEAN}" in "\n".join(lines), lines
+        refusal = next(
+            line for line in lines if line.startswith(f"agent: refuse 25.00 USDC to {risky}")
+        )
+        assert f": {verdict} " in refusal, refusal
+        assert ("WALLET_LISTED" if verdict == "deny" else "WALLET_LINKED") in refusal
