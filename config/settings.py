@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reputation.decision import DecisionPolicy, parse_limits
 from reputation.drift import DriftModel
 from reputation.errors import ConfigError, InvalidEventError
 from reputation.events import parse_address
@@ -630,6 +631,7 @@ class Settings:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     #: HMAC keys of identity values, newest first (VIGIL_IDENTITY_KEYS); none: raw values refused.
     identity_keys: IdentityKeys = field(default_factory=IdentityKeys)
+    decision: DecisionPolicy = field(default_factory=DecisionPolicy)
 
 
 def default_instance_id(host: str, data_dir: Path) -> str:
@@ -762,6 +764,12 @@ def _dataclass_from_env(cls: type, env: Mapping[str, str], prefix: str, **fixed:
     return cls(**overrides)
 
 
+def _decision_from_env(env: Mapping[str, str]) -> DecisionPolicy:
+    raw = env.get("VIGIL_DECISION_UNVERIFIED_LIMITS", "").strip()
+    fixed = {"unverified_limits": parse_limits(raw)} if raw else {}
+    return _dataclass_from_env(DecisionPolicy, env, "VIGIL_DECISION_", **fixed)  # type: ignore[no-any-return]  # built per field above
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build and validate the settings from environment variables.
 
@@ -830,6 +838,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         drift=_dataclass_from_env(DriftModel, env, "VIGIL_DRIFT_"),
         dashboard=_dataclass_from_env(DashboardConfig, env, "VIGIL_DASHBOARD_"),
         identity_keys=parse_identity_keys(env.get("VIGIL_IDENTITY_KEYS", "")),
+        decision=_decision_from_env(env),
     )
 
 

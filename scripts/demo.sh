@@ -68,6 +68,11 @@ pids+=($!)
     --truth "$DEMO_DIR/sim/truth.json" >>"$DEMO_DIR/chain.log" 2>&1 &
 pids+=($!)
 
+say "a paying agent asks /decision before each payout (log: $DEMO_DIR/agent.log)"
+.venv/bin/python scripts/demo_agent.py --api "http://127.0.0.1:$WEB_PORT" \
+    --truth "$DEMO_DIR/sim/truth.json" >>"$DEMO_DIR/agent.log" 2>&1 &
+pids+=($!)
+
 say "simulating $WORKERS workers at $RATE events/s (log: $DEMO_DIR/simulate.log)"
 $VIGIL simulate --seed "$SEED" --workers "$WORKERS" --days 60 --out "$DEMO_DIR/sim" \
     --kafka --rate "$RATE" >>"$DEMO_DIR/simulate.log" 2>&1 &
@@ -82,6 +87,8 @@ cat <<EOM
     routing           curl -s -XPOST http://127.0.0.1:$WEB_PORT/rank -d '{"workers":["w-1","w-2","w-3"]}'
     alerts            curl -s 'http://127.0.0.1:$WEB_PORT/alerts?kind=sanctions'
     pre-payout check  curl -s http://127.0.0.1:$WEB_PORT/wallets/<address>/exposure
+    decision          curl -s 'http://127.0.0.1:$WEB_PORT/decision?worker_id=w-1&wallet=<address>&amount=25'
+    the paying agent  tail -f $DEMO_DIR/agent.log (pays on allow, refuses listed and linked wallets)
     metrics           curl -s http://127.0.0.1:$WEB_PORT/metrics | grep ^vigil_
     ground truth      $DEMO_DIR/sim/truth.json (who is a takeover, a ring, sanctioned)
     the chain         anvil at $RPC, token $TOKEN (a worker's wallet pays a listed address after ~45 s)

@@ -37,6 +37,7 @@ class AlertFilter:
     severity: str | None = None
     status: str | None = None
     worker_id: str | None = None
+    wallet: str | None = None
     since: datetime | None = None
     limit: int = 100
 
@@ -51,6 +52,8 @@ class AlertFilter:
         if self.status is not None and status != self.status:
             return False
         if self.worker_id is not None and alert.get("worker_id") != self.worker_id:
+            return False
+        if self.wallet is not None and alert.get("wallet") != self.wallet:
             return False
         if self.since is not None:
             try:

@@ -411,4 +411,6 @@ class LinkProcessor:
         payouts = () if state is None else state.payouts
         body["workers"] = sorted({p.worker_id for p in payouts})
         body["payouts_seen"] = len(payouts)
+        # None seen: the wallet's graph was never followed (a decision's coverage is partial).
+        body["transfers_seen"] = 0 if state is None else len(state.sent) + len(state.received)
         return body

@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -31,8 +32,15 @@ from reputation.alerts import (
     parse_alert_status,
 )
 from reputation.assess import explain
+from reputation.decision import (
+    decide,
+    parse_amount,
+    parse_asset,
+    wallet_view_from_exposure,
+    worker_view_from_record,
+)
 from reputation.errors import InvalidEventError
-from reputation.events import parse_address, parse_time
+from reputation.events import Address, parse_address, parse_time
 from streams.alertlog import AlertFilter
 from streams.static import DASHBOARD_HTML
 from streams.webguard import identity_of
@@ -41,6 +49,7 @@ if TYPE_CHECKING:
     from streams.app import Engine
 
 __all__ = [
+    "AGENT_TOOLS_JSON",
     "DASHBOARD_CSP",
     "OPENAPI_JSON",
     "RANK_BAND_ORDER",
@@ -55,6 +64,9 @@ RANK_BAND_ORDER = {"trusted": 0, "standard": 1, "new": 2, "review": 3, "blocked"
 #: The OpenAPI description of every route, served at ``GET /openapi.json`` (package data;
 #: tests/integration/test_openapi.py checks the running engine against it).
 OPENAPI_JSON = files("streams").joinpath("openapi.json").read_bytes()
+#: ``decision`` and ``rank`` as tools an AI agent can call (MCP tool definitions, package
+#: data), served at ``GET /agent-tools.json``.
+AGENT_TOOLS_JSON = files("streams").joinpath("agent_tools.json").read_bytes()
 
 
 def _dashboard_csp(html: str) -> str:
@@ -152,6 +164,13 @@ def register_routes(engine: Engine) -> None:
             if denied := _denied(self, request, engine, None):
                 return denied
             return self.bytes(OPENAPI_JSON, content_type="application/json")
+
+    @app.page("/agent-tools.json")
+    class AgentTools(View):
+        async def get(self, request: Request) -> Response:
+            if denied := _denied(self, request, engine, None):
+                return denied
+            return self.bytes(AGENT_TOOLS_JSON, content_type="application/json")
 
     @app.page("/")
     class Dashboard(View):
@@ -263,6 +282,48 @@ def register_routes(engine: Engine) -> None:
                     "min_confidence": min_conf,
                 }
             )
+
+    @app.page("/decision")
+    class Decision(View):
+        async def get(self, request: Request) -> Response:
+            """Allow, review or deny one payout: the worker's trust and the wallet's exposure."""
+            if denied := _denied(self, request, engine, "scores"):
+                return denied
+            query = _decision_query(request)
+            if isinstance(query, str):
+                return self.json({"error": query}, status=400)
+            worker_id, wallet, amount, asset = query
+            now = datetime.now(UTC)
+            record = await _record_anywhere(engine, self, request, worker_id, now)
+            exposure = await _exposure_anywhere(engine, request, wallet)
+            worker = (
+                None
+                if record is None
+                else worker_view_from_record(
+                    record,
+                    engine.alert_log.query(
+                        AlertFilter(worker_id=worker_id, status="open", limit=1000)
+                    ),
+                )
+            )
+            wallet_view = wallet_view_from_exposure(
+                wallet,
+                exposure,
+                engine.alert_log.query(AlertFilter(wallet=wallet, status="open", limit=1000)),
+            )
+            result = decide(
+                engine.settings.decision,
+                engine.settings.model,
+                worker,
+                wallet_view,
+                amount,
+                asset,
+                now,
+                worker_id=worker_id,
+            )
+            resp = self.json(result.to_json())
+            resp.headers["Cache-Control"] = f"private, max-age={result.max_age_s}"
+            return resp
 
 
 def _alert_filter(request: Request) -> AlertFilter | str:
@@ -421,3 +482,36 @@ async def _fetch_remote(url: str, request: Request) -> dict[str, Any] | None:
         resp.raise_for_status()
         data: dict[str, Any] = await resp.json()
         return data
+
+
+def _decision_query(request: Request) -> tuple[str, Address, Decimal, str] | str:
+    """Return ``GET /decision``'s (worker id, wallet, amount, asset), or what is wrong."""
+    q = request.query
+    worker_id = q.get("worker_id", "")
+    if not 1 <= len(worker_id) <= 128:
+        return f"worker_id: required, 1-128 characters, got {len(worker_id)}"
+    for name in ("wallet", "amount"):
+        if name not in q:
+            return f"{name}: required"
+    try:
+        wallet = parse_address(q["wallet"], "wallet")
+        amount = parse_amount(q["amount"])
+        asset = parse_asset(q.get("asset", "USDC"))
+    except InvalidEventError as exc:
+        return exc.detail
+    return worker_id, wallet, amount, asset
+
+
+async def _exposure_anywhere(engine: Engine, request: Request, address: Address) -> dict[str, Any]:
+    """Return a wallet's exposure from the process that owns the wallet graph (maybe this one)."""
+    try:
+        url = engine.app.router.key_store(engine.addresses.name, address)
+        if str(url).rstrip("/") != str(engine.app.conf.canonical_url).rstrip("/"):
+            remote = await _fetch_remote(
+                f"{str(url).rstrip('/')}/wallets/{address}/exposure", request
+            )
+            if remote is not None:
+                return remote
+    except (SameNode, KeyError):
+        pass
+    return engine.links.exposure_of(address)

@@ -118,6 +118,7 @@ def with_known_ids(spec: dict[str, Any], live: Live) -> dict[str, Any]:
     picks = {
         "worker_id": [*live.workers[:3], *sorted({a["worker_id"] for a in live.alerts})[:4]],
         "address": live.wallets[:3],
+        "wallet": live.wallets[:3],
         # Resolving changes state; a couple of real alerts is enough for the 202 path.
         "alert_id": [a["alert_id"] for a in live.alerts][:2],
     }
@@ -156,6 +157,8 @@ def test_the_description_is_valid_openapi() -> None:
         ("GET", "/workers/{worker_id}/explain"),
         ("GET", "/workers/{worker_id}/history"),
         ("POST", "/rank"),
+        ("GET", "/decision"),
+        ("GET", "/agent-tools.json"),
         ("GET", "/wallets/{address}/exposure"),
         ("GET", "/alerts"),
         ("POST", "/alerts/{alert_id}/resolve"),
@@ -201,6 +204,7 @@ MUST_SUCCEED = {
     "GET /alerts": 200,
     "GET /overview": 200,
     "POST /rank": 200,
+    "GET /decision": 200,
     "POST /alerts/{alert_id}/resolve": 202,
 }
 

@@ -121,7 +121,7 @@ def test_issue_15_every_registered_route_refuses_missing_wrong_and_weak_tokens(
     ready = f"http://127.0.0.1:{port}/readyz"
     wait_until(lambda: http("GET", ready, token=SCORES)[0] == 200, 120, "the engine to be ready")
     fill = {"{worker_id}": "w-1", "{address}": WALLET, "{alert_id}": "a-nope"}
-    checked = 0
+    checked = skipped = 0
     for method, pattern in routes:
         path = pattern
         for k, v in fill.items():
@@ -132,6 +132,7 @@ def test_issue_15_every_registered_route_refuses_missing_wrong_and_weak_tokens(
         weak = ALERTS if "scores" in needs else SCORES if "alerts" in needs else None
         for token, expected in ((None, 401), ("not-a-token-at-all", 401), (weak, 403)):
             if expected == 403 and token is None:
+                skipped += 1
                 continue  # any valid token is enough for this route
             headers = dict(base)
             if token:
@@ -148,7 +149,7 @@ def test_issue_15_every_registered_route_refuses_missing_wrong_and_weak_tokens(
             port, method, path, {**base, "Authorization": f"Bearer {ADMIN}"}, body
         )
         assert status not in (401, 403), (method, pattern, status)
-    assert checked >= 3 * len(routes) - 10
+    assert checked == 3 * len(routes) - skipped and skipped <= len(routes) // 2
     # Faust's own views are not there (404 even with the admin token; 401 without one).
     for path in FAUST_VIEWS:
         assert http("GET", f"http://127.0.0.1:{port}{path}", token=ADMIN)[0] == 404, path
