@@ -19,7 +19,12 @@ address a hub, it re-checks them with the pure `ExposureModel.revalidate` and
 `WalletWithdrawal` for each alert that no longer stands (`take_withdrawals`). Hub
 status only grows, so after the re-check the standing alerts are those the
 final graph gives, whatever the arrival order (``config/README.md`` lists
-the residual).
+the residual). The list is the other half: a delisting is the only list change
+that can end a match (it closes an episode), so when one arrives, every raised
+sanctions alert of a paid wallet near the address is re-checked
+(`ExposureModel.revalidate_delisting`) and withdrawn if the listing was not in
+force when it mattered, e.g. a listing that arrived before its delisting and a
+transfer made after it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from reputation.alerts import Alert, sanctions_alert
+from reputation.alerts import Alert, make_alert_id, sanctions_alert
 from reputation.events import (
     Address,
     PayoutEvent,
@@ -38,7 +43,7 @@ from reputation.events import (
     format_time,
     parse_time,
 )
-from reputation.exposure.graph import AddressState, LinkClaim, PayoutMatch, Revalidation
+from reputation.exposure.graph import AddressState, LinkClaim, MatchKind, PayoutMatch, Revalidation
 from reputation.exposure.search import ExposureModel
 from reputation.links import DeviceState, LinkModel, Sighting
 
@@ -393,7 +398,49 @@ class LinkProcessor:
         if new is old:
             return []
         self.store.put_address(new)
-        return self._matches(self.exposure.matches_after_listing(self.store.address, entry.address))
+        lookup = self.store.address
+        alerts = self._matches(self.exposure.matches_after_listing(lookup, entry.address))
+        if entry.delisted:
+            self._recheck_delisted(entry.address, entry.listed_at)
+        return alerts
+
+    def _recheck_delisted(self, listed: Address, at: datetime) -> None:
+        """Withdraw the sanctions alerts that a delisting of `listed` shows never held.
+
+        Only a delisting can shrink what a listing matches (it closes an
+        episode); every raised sanctions alert of a paid wallet near `listed` is
+        re-checked with the pure `ExposureModel.revalidate_delisting`.
+        Alert ids are (type, worker, wallet), so no index is needed.
+        """
+        lookup = self.store.address
+        for wallet in sorted(self.exposure.paid_wallets_near(lookup, listed)):
+            state = lookup(wallet)
+            workers = sorted({p.worker_id for p in (() if state is None else state.payouts)})
+            for worker_id in workers:
+                for kind in MatchKind:
+                    alert_id = make_alert_id(str(kind), worker_id, wallet)
+                    raised = self.store.raised_at(alert_id)
+                    if raised is None:
+                        continue
+                    verdict = self.exposure.revalidate_delisting(
+                        lookup, listed, worker_id, wallet, kind
+                    )
+                    if verdict.status != "withdraw":
+                        continue
+                    self.store.unmark_raised(alert_id)
+                    detected = parse_time(raised, "detected_at") if raised else at
+                    self.withdrawals.append(
+                        WalletWithdrawal(
+                            alert_id,
+                            "sanctions",
+                            str(kind),
+                            worker_id,
+                            wallet,
+                            detected,
+                            at,
+                            verdict,
+                        )
+                    )
 
     def sighting(self, x: DeviceSighting) -> list[Alert]:
         """Record a worker seen with a device: several workers on one device."""

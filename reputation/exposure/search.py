@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Literal, cast
 
 from reputation.errors import ConfigError, ReputationError
-from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent
+from reputation.events import Address, PayoutEvent, SanctionEntry, TransferEvent, format_time
 from reputation.exposure.graph import (
     EPOCH,
     NEVER,
@@ -585,8 +585,10 @@ class ExposureModel:
         possibly after the alert) and no other path gives the same kind; then
         ``current`` is the payout's match now (None, or another kind, which
         the caller raises as usual). Aged-out evidence (bounded state) is
-        ``unverifiable``, not a reason to withdraw; so is a delisting, which
-        never withdraws a past alert. Pure: the caller reports the result.
+        ``unverifiable``, not a reason to withdraw. A delisting never withdraws
+        an alert whose link held while the listing was in force; one that shows
+        the listing was not in force then is `revalidate_delisting`'s case.
+        Pure: the caller reports the result.
 
         Examples
         --------
@@ -649,6 +651,73 @@ class ExposureModel:
             return Revalidation("unverifiable", why, None, own)
         return Revalidation("withdraw", f"path stopped at {stop.reason}", stop, own)
 
+    def revalidate_delisting(
+        self, lookup: Lookup, listed: Address, worker_id: str, wallet: Address, kind: MatchKind
+    ) -> Revalidation:
+        """Tell whether a sanctions alert still stands once `listed` has a delisting.
+
+        Arrival order is not event order: an alert can be raised from a listing
+        before the delisting that ended it, in event time, before the payout or
+        the linking transfer arrives. The alert (one per type, worker and wallet)
+        stands while any payout of the worker to the wallet still matches with
+        the same kind. It is withdrawn when none does but one would with the
+        delistings of `listed` ignored: the listing was not in force when it
+        mattered, so the final alerts are those of the final list. A match that
+        fails for another reason (evidence aged out of bounded state) is
+        ``unverifiable`` and kept. Pure: the caller reports the result.
+
+        Examples
+        --------
+        >>> from reputation.events import parse_payout, parse_sanction, parse_transfer
+        >>> m = ExposureModel()
+        >>> w, s = "0x" + "1" * 40, "0x" + "3" * 40
+        >>> t = parse_transfer({"event_id": "1:0x" + "1" * 64 + ":0", "chain_id": 1,
+        ...     "block_number": 1, "block_time": "2026-01-05T00:00:00Z", "tx_hash": "0x" + "1" * 64,
+        ...     "log_index": 0, "token": "ETH", "from": s, "to": w, "amount": "1", "decimals": 18})
+        >>> db = {a: m.add_transfer(AddressState(a), t) for a in (w, s)}
+        >>> db[w] = m.add_payout(db[w], parse_payout({"event_id": "p-1", "worker_id": "w-1",
+        ...     "payer_id": "a-1", "wallet": w, "chain_id": 1, "asset": "USDC", "amount": "1",
+        ...     "paid_at": "2026-01-06T00:00:00Z"}))
+        >>> def entry(at, delisted):
+        ...     return parse_sanction({"address": s, "program": "DPRK3", "entity": "X",
+        ...         "listed_at": at, "source": "OFAC SDN", "delisted": delisted})
+        >>> db[s] = m.add_listing(db[s], entry("2022-01-01T00:00:00Z", False))
+        >>> m.match_payout(db.get, db[w].payouts[0], w).kind  # the delisting not seen yet
+        <MatchKind.SANCTIONED_LINKED_PAYOUT: 'SANCTIONED_LINKED_PAYOUT'>
+        >>> db[s] = m.add_listing(db[s], entry("2026-01-01T00:00:00Z", True))  # before the transfer
+        >>> r = m.revalidate_delisting(db.get, s, "w-1", w, MatchKind.SANCTIONED_LINKED_PAYOUT)
+        >>> r.status, r.reason.endswith("was not in force then: delisted 2026-01-01T00:00:00Z")
+        ('withdraw', True)
+        """
+        now = [m for m in self.rescreen(lookup, [wallet]) if m.worker_id == worker_id]
+        same = [m for m in now if m.kind is kind]
+        if same:
+            return Revalidation("valid", "a payout still matches", None, same[0])
+        current = now[0] if now else None
+        state = lookup(listed)
+        delistings = () if state is None else tuple(x for x in state.list_events if x.delisted)
+        if state is None or not delistings:
+            why = "no delisting explains it; the evidence may have aged out; the alert is kept"
+            return Revalidation("unverifiable", why, None, current)
+        listed_only = replace(
+            state, list_events=tuple(x for x in state.list_events if not x.delisted)
+        )
+
+        def before(a: Address) -> AddressState | None:
+            return listed_only if a == listed else lookup(a)
+
+        then = [
+            m
+            for m in self.rescreen(before, [wallet])
+            if m.worker_id == worker_id and m.kind is kind and m.listed_address == listed
+        ]
+        if not then:
+            why = "it does not match even without the delisting; the alert is kept"
+            return Revalidation("unverifiable", why, None, current)
+        when = ", ".join(sorted({format_time(x.at) for x in delistings}))
+        why = f"the listing of {listed} was not in force then: delisted {when}"
+        return Revalidation("withdraw", why, None, current)
+
     def _paid_near(
         self, lookup: Lookup, start: Address, side: Literal["sent", "received"], max_hops: int
     ) -> set[Address]:
@@ -672,9 +741,14 @@ class ExposureModel:
         it has more than `max_edges` in a direction, older counterparties are
         found only by `rescreen` of the paid wallets.
         """
+        wallets = self.paid_wallets_near(lookup, address)
+        return tuple(m for m in self.rescreen(lookup, wallets) if m.listed_address == address)
+
+    def paid_wallets_near(self, lookup: Lookup, address: Address) -> set[Address]:
+        """Return the paid wallets within `max_hops` of `address`, either way, itself included."""
         wallets = self._paid_near(lookup, address, "received", self.max_hops)
         wallets |= self._paid_near(lookup, address, "sent", self.max_hops)
-        return tuple(m for m in self.rescreen(lookup, wallets) if m.listed_address == address)
+        return wallets
 
     def matches_after_transfer(
         self, lookup: Lookup, t: TransferEvent | Edge
