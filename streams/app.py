@@ -76,6 +76,9 @@ log = logging.getLogger(__name__)
 EXIT_CHANGELOG_LOST = 70
 #: Most bytes of facts in one ``{prefix}links`` message (the broker's default limit is 1 MiB).
 FORWARD_MAX_BYTES = 256 * 1024
+#: Worker-table key prefix of the highest dead-lettered offset of an input partition
+#: (byte 0xFF is never in UTF-8, so no worker id's key can start with it).
+DEAD_LETTER_MARK = b"\xffdead-letters:"
 
 
 @contextmanager
@@ -250,6 +253,7 @@ class Engine:
             for table in (self.workers, self.addresses, self.devices, self.raised)
         }
         self._changelog_of = {id(t): name for name, t in self._changelogs.items()}
+        self._workers_changelog = self._changelog_of[id(self.workers)]
         # Table id -> key -> value written but not yet stored (reads see these first).
         self._unacked: dict[int, dict[bytes, bytes]] = {
             id(t): {} for t in self._changelogs.values()
@@ -636,14 +640,47 @@ class Engine:
         return state_from_record(orjson.loads(raw))
 
     def send_dead_letter(self, dl: DeadLetter, box: Outbox | None = None) -> None:
-        """Publish a rejected message with its reason, and count it."""
+        """Publish a rejected message with its reason, and count it; once per message.
+
+        A message redelivered after a rebalance or a restart (its offset not
+        yet committed) is rejected again, but its dead letter is not sent
+        twice: the highest offset dead-lettered per input partition is kept in
+        the worker table, co-partitioned with the input (`_dead_letter_mark`),
+        and written after the dead letter is on the broker like any state. A
+        crash in between sends it again: never lost, at worst repeated.
+        """
         kind = self.processor.kind_of(dl.source_topic)
+        mark = self._dead_letter_mark(dl)
+        if mark is not None:
+            done = self.read_table(self.workers, mark[0])
+            if done is not None and dl.offset is not None and int(done) >= dl.offset:
+                metrics.events(kind, "dead_letter_repeat").inc()
+                return
         log.warning(
             "dead letter from %s[%s]@%s: %s", dl.source_topic, dl.partition, dl.offset, dl.error
         )
         self.emit("deadletters", orjson.dumps(dl.to_json()), box=box)
         metrics.events(kind, "dead_letter").inc()
         metrics.DEAD_LETTERS.labels(kind, dl.reason).inc()
+        if mark is not None:
+            key, partition = mark
+            box = self.outbox if box is None else box
+            value = str(dl.offset).encode()
+            self._write_table(self.workers, key, value, box=box, partition=partition)
+
+    def _dead_letter_mark(self, dl: DeadLetter) -> tuple[bytes, int] | None:
+        """Return the worker-table key and partition of a dead letter's input partition.
+
+        Only for inputs with as many partitions as the table: Faust assigns
+        topics with equal partition counts together, so the process that owns
+        the input partition owns that table partition (and its changelog).
+        The key is not UTF-8, so it is never a worker id's key.
+        """
+        if dl.partition is None or dl.offset is None:
+            return None
+        if self._partitions.get(dl.source_topic) != self._partitions.get(self._workers_changelog):
+            return None
+        return (DEAD_LETTER_MARK + f"{dl.source_topic}:{dl.partition}".encode(), dl.partition)
 
     def _count_band(self, worker_id: str, band: str) -> None:
         old = self._bands.get(worker_id)
