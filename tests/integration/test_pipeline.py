@@ -18,7 +18,7 @@ from reputation.events import Address
 from streams.links import LinkProcessor
 from streams.replay import replay_files
 from tests.helpers.events import MALFORMED, make_events, standing_alerts
-from tests.helpers.kafka import KafkaBroker
+from tests.helpers.kafka import KafkaBroker, KafkaScriptError
 from tests.integration.conftest import Stack, http, wait_until
 from tests.reputation.test_state import assert_close
 
@@ -238,7 +238,15 @@ def kill_broker(broker: KafkaBroker) -> None:
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not broker.is_running(), 30, "the broker to die")
-    broker.start()
+    try:
+        broker.start()
+    except KafkaScriptError as exc:
+        # Seen on a loaded 2-core machine: the restart after kill -9 (log recovery)
+        # failed once. What this test proves is the engine's, so it gets one retry;
+        # the reason is printed.
+        print(f"broker restart failed once, retrying: {exc}")
+        time.sleep(5)
+        broker.start()
 
 
 def alert_key(a: dict[str, Any]) -> tuple[str, str, str]:
