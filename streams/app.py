@@ -254,6 +254,10 @@ class Engine:
         }
         self._changelog_of = {id(t): name for name, t in self._changelogs.items()}
         self._workers_changelog = self._changelog_of[id(self.workers)]
+        # Outbox id -> dead-letter mark key -> the stored offset read this batch, and
+        # -> (highest offset dead-lettered this batch, partition); see send_dead_letter.
+        self._dl_floors: dict[int, dict[bytes, int]] = {}
+        self._dl_pending: dict[int, dict[bytes, tuple[int, int]]] = {}
         # Table id -> key -> value written but not yet stored (reads see these first).
         self._unacked: dict[int, dict[bytes, bytes]] = {
             id(t): {} for t in self._changelogs.values()
@@ -407,6 +411,7 @@ class Engine:
         """
         box = self.outbox if box is None else box
         self._queue_forwards(box)
+        self._queue_dead_letter_marks(box)
         writes = self._writes.pop(id(box), None)
         if not len(box) and not writes:
             return
@@ -644,28 +649,41 @@ class Engine:
 
         A message redelivered after a rebalance or a restart (its offset not
         yet committed) is rejected again, but its dead letter is not sent
-        twice: the highest offset dead-lettered per input partition is kept in
-        the worker table, co-partitioned with the input (`_dead_letter_mark`),
-        and written after the dead letter is on the broker like any state. A
-        crash in between sends it again: never lost, at worst repeated.
+        twice. Per input partition the worker table keeps the highest offset
+        of an earlier batch whose dead letters are all on the broker
+        (`_dead_letter_mark`: co-partitioned with the input, written when the
+        batch is flushed, after its output, like any state). Within a batch
+        nothing is skipped, whatever order its letters come in (a ``TOO_LATE``
+        one comes after the decode errors). A crash before the letters are
+        acked sends them again: never lost, at worst repeated.
         """
         kind = self.processor.kind_of(dl.source_topic)
+        box = self.outbox if box is None else box
         mark = self._dead_letter_mark(dl)
-        if mark is not None:
-            done = self.read_table(self.workers, mark[0])
-            if done is not None and dl.offset is not None and int(done) >= dl.offset:
+        if mark is not None and dl.offset is not None:
+            floors = self._dl_floors.setdefault(id(box), {})
+            floor = floors.get(mark[0])
+            if floor is None:
+                done = self.read_table(self.workers, mark[0])
+                floor = floors[mark[0]] = -1 if done is None else int(done)
+            if dl.offset <= floor:
                 metrics.events(kind, "dead_letter_repeat").inc()
                 return
+            pending = self._dl_pending.setdefault(id(box), {})
+            top = pending.get(mark[0], (-1, mark[1]))[0]
+            pending[mark[0]] = (max(top, dl.offset), mark[1])
         log.warning(
             "dead letter from %s[%s]@%s: %s", dl.source_topic, dl.partition, dl.offset, dl.error
         )
         self.emit("deadletters", orjson.dumps(dl.to_json()), box=box)
         metrics.events(kind, "dead_letter").inc()
         metrics.DEAD_LETTERS.labels(kind, dl.reason).inc()
-        if mark is not None:
-            key, partition = mark
-            box = self.outbox if box is None else box
-            value = str(dl.offset).encode()
+
+    def _queue_dead_letter_marks(self, box: Outbox) -> None:
+        """Queue the batch's dead-letter marks as table writes (sent after its output)."""
+        self._dl_floors.pop(id(box), None)
+        for key, (offset, partition) in self._dl_pending.pop(id(box), {}).items():
+            value = str(offset).encode()
             self._write_table(self.workers, key, value, box=box, partition=partition)
 
     def _dead_letter_mark(self, dl: DeadLetter) -> tuple[bytes, int] | None:

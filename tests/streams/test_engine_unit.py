@@ -399,3 +399,31 @@ def test_a_redelivered_bad_message_is_dead_lettered_once(loop: asyncio.AbstractE
         assert letters(again) == []
         assert any(t == "vigil.scores" for t, _, _ in again.sent)  # the valid ones still scored
         assert repeats(engine) - before == len(MALFORMED)
+
+
+def test_dead_letters_of_one_batch_are_never_skipped_whatever_their_order(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """A later letter of a batch may name an earlier offset (a refused event after a bad one)."""
+    from streams.processor import DeadLetter
+
+    engine = make_engine()
+    producer = FakeProducer()
+    use_producer(engine, producer)
+
+    def letter(offset: int) -> DeadLetter:
+        return DeadLetter("vigil.tasks", 3, offset, "BAD_JSON", "message: x", b"{")
+
+    def batch(*offsets: int) -> list[int]:
+        producer.sent.clear()
+        for o in offsets:
+            engine.send_dead_letter(letter(o))
+        loop.run_until_complete(engine.flush_outbox())
+        loop.run_until_complete(asyncio.sleep(0))
+        return [orjson.loads(v)["offset"] for t, _, v in producer.sent if t == "vigil.deadletters"]
+
+    assert batch(9, 5) == [9, 5]
+    assert batch(5, 9, 12) == [12]  # redelivered: 5 and 9 were sent by an earlier batch
+    engine = restart(engine)
+    use_producer(engine, producer)
+    assert batch(9, 12, 13) == [13]
