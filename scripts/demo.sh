@@ -68,9 +68,10 @@ pids+=($!)
     --truth "$DEMO_DIR/sim/truth.json" >>"$DEMO_DIR/chain.log" 2>&1 &
 pids+=($!)
 
-say "a paying agent asks /decision before each payout (log: $DEMO_DIR/agent.log)"
+say "a paying agent asks /decision before each payout, pays VigilUSD on allow (log: $DEMO_DIR/agent.log)"
 .venv/bin/python scripts/demo_agent.py --api "http://127.0.0.1:$WEB_PORT" \
-    --truth "$DEMO_DIR/sim/truth.json" >>"$DEMO_DIR/agent.log" 2>&1 &
+    --truth "$DEMO_DIR/sim/truth.json" --rpc "$RPC" --token-address "$TOKEN" \
+    >>"$DEMO_DIR/agent.log" 2>&1 &
 pids+=($!)
 
 say "simulating $WORKERS workers at $RATE events/s (log: $DEMO_DIR/simulate.log)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import orjson
 import pytest
 
 from reputation.eip55 import checksum_address
+from tests.chain.conftest import Anvil, Token, anvil, chain_tooling, deploy_token  # noqa: F401, F811
 from tests.integration.conftest import Stack, http, wait_until
 from tests.integration.test_dashboard import free_port
 
@@ -198,17 +200,27 @@ def test_a_paying_agent_asks_before_each_payout(stack: Stack) -> None:
     assert http("GET", f"{base}/agent-tools.json", token=TOKEN)[1] == TOOLS
 
 
-def run_demo_agent(base: str, truth: Path, workers: dict[str, dict[str, str]]) -> list[str]:
+def run_demo_agent(
+    base: str, truth: Path, workers: dict[str, dict[str, str]], chain: list[str]
+) -> list[str]:
     truth.write_text(json.dumps({"workers": workers}))
     done = subprocess.run(
         [sys.executable, str(AGENT), "--api", base, "--token", TOKEN, "--truth", str(truth),
-         "--once"],
-        capture_output=True, text=True, timeout=60, check=True,
+         "--once", *chain],
+        capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     return done.stdout.splitlines()
 
 
-def test_the_demo_agent_refuses_listed_and_linked_wallets(stack: Stack) -> None:
+@pytest.mark.slow
+def test_the_demo_agent_refuses_listed_and_linked_wallets(
+    stack: Stack,
+    anvil: Anvil,  # noqa: F811
+    deploy_token: Callable[[], Token],  # noqa: F811
+) -> None:
+    """It pays the trusted worker on the chain (a real anvil, the project's token), no one else."""
+    token = deploy_token()
+    chain = ["--rpc", anvil.url, "--token-address", token.address]
     stack.env_extra["VIGIL_API_TOKENS"] = f"{TOKEN}:scores"
     end = datetime.now(UTC) - timedelta(days=1)
     stack.create_topics()
@@ -235,7 +247,10 @@ def test_the_demo_agent_refuses_listed_and_linked_wallets(stack: Stack) -> None:
     ):
         kind = "sanctioned_direct" if wallet == LISTED else "sanctioned_linked"
         lines = run_demo_agent(
-            base, stack.workdir / "truth.json", {**honest, risky: {"kind": kind, "wallet": wallet}}
+            base,
+            stack.workdir / "truth.json",
+            {**honest, risky: {"kind": kind, "wallet": wallet}},
+            chain,
         )
         assert any("/rank picks ['w-good']" in line for line in lines), lines
         assert f"agent: pay 25.00 USDC to w-good at {CLEAN}" in "\n".join(lines), lines
@@ -244,3 +259,10 @@ def test_the_demo_agent_refuses_listed_and_linked_wallets(stack: Stack) -> None:
         )
         assert f": {verdict} " in refusal, refusal
         assert ("WALLET_LISTED" if verdict == "deny" else "WALLET_LINKED") in refusal
+        assert "paid on chain in tx 0x" in next(line for line in lines if "agent: pay" in line)
+        assert "paid on chain" not in refusal
+    # Two rounds, two payments to the trusted worker; nothing to the listed or linked wallet.
+    balance = token.contract.functions.balanceOf
+    assert balance(CLEAN).call() == 2 * 25 * 10**6
+    assert balance(LISTED).call() == 0
+    assert balance(LINKED).call() == 0
