@@ -56,13 +56,26 @@ def familiar_mask(masks: list[int], min_days: float) -> int:
     '0b1110'
     >>> familiar_mask([0b100], 2)
     0
+
+    A day counts once, however many of the three hours it worked: one day of
+    another person's long session does not make its hours familiar.
+
+    >>> familiar_mask([0b111], 2)
+    0
     """
-    counts = hour_counts(masks)
+    counts = hour_counts(_near(m) for m in masks)
     out = 0
     for h in range(24):
-        if counts[h - 1] + counts[h] + counts[(h + 1) % 24] >= min_days:
+        if counts[h] >= min_days:
             out |= 1 << h
     return out
+
+
+def _near(mask: int) -> int:
+    """Return the hours within one hour of those in `mask` (on the 24-hour circle)."""
+    left = ((mask << 1) | (mask >> 23)) & _ALL_HOURS
+    right = ((mask >> 1) | ((mask & 1) << 23)) & _ALL_HOURS
+    return mask | left | right
 
 
 def unfamiliar_share(before: list[int], after: list[int], min_frac: float) -> tuple[float, int]:
