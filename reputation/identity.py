@@ -117,8 +117,6 @@ REDACTED = "[redacted]"
 
 #: Device facts and verdicts remembered per worker: the earliest and the latest.
 KEEP_FIRST, KEEP_LAST = 8, 56
-#: Distinct values kept per worker: the `MAX_VALUES` claimed earliest (time, event id).
-MAX_VALUES = 32
 
 _MAX_ID = 128
 _MAX_VALUE = 1024
@@ -647,10 +645,9 @@ def add_identity(s: IdentityState, e: IdentityEvent) -> tuple[IdentityState, Att
 
     Idempotent and order free: a value keeps its earliest claim (time, then
     event id), the union of its hashes and (up to 8) sources, and is VoIP if
-    any claim says so. The `MAX_VALUES` values claimed earliest are kept
-    (which values those are is order free; a value dropped and claimed again
-    earlier comes back without the hashes and sources of the claims made while
-    it was out). Device facts
+    any claim says so. Every distinct value is kept (no cap: a cap that evicts
+    merged values is not order free; they grow with the distinct values
+    claimed of a worker, not with its events). Device facts
     and verdicts are sets of which the earliest and the latest are kept. A
     shipped laptop's address is also a value of the worker (a shipping address).
 
@@ -702,11 +699,6 @@ def _add_value(
             return s, None
     values = dict(s.values)
     values[key] = seen
-    if len(values) > MAX_VALUES:  # keep the earliest claimed: the same whatever the order
-        last = sorted(values, key=lambda k: (values[k].first_seen, values[k].event_id, k))[-1]
-        del values[last]
-        if last == key:
-            return s, None
     return IdentityState(values, s.devices, s.verdicts), (seen if old is None else None)
 
 

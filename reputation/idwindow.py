@@ -164,7 +164,8 @@ def from_legacy(keys: Iterable[int], until: float | None, cfg: DedupConfig) -> I
     >>> w = from_legacy([1 << 40, 2 << 40], 100.0, DedupConfig())
     >>> len(w), w.horizon
     (2, None)
-    >>> from_legacy(range(10_000), 100.0, DedupConfig()).horizon > 100.0
+    >>> many = [i << 23 for i in range(10_000)]  # 10,000 distinct 40-bit fingerprints
+    >>> from_legacy(many, 100.0, DedupConfig()).horizon > 100.0
     True
     """
     shift = KEY_BITS - cfg.fingerprint_bits
@@ -289,6 +290,7 @@ class WindowBuilder:
             self._drop_legacy()
             return
         oldest = self._order()[0]
+        self._drop(oldest)
         self._raise(float((oldest + 1) * BUCKET_S))
 
     def freeze(self) -> IdWindow:

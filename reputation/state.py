@@ -9,10 +9,11 @@ applied within an event-time horizon are remembered (`reputation.idwindow`), so
 a redelivered event changes nothing; an event older than the horizon cannot be
 checked and is refused (``TOO_LATE``), never applied twice.
 
-Memory is bounded whatever the history: the id window (at most
+Memory is bounded whatever the length of the history: the id window (at most
 `DedupConfig.max_ids` fingerprints of 5 bytes), at most `MAX_PAYERS` payers,
 `MAX_WALLETS` wallets and `MAX_DEVICES` devices, the drift detectors' day
-windows and the identity state's own caps.
+windows and the identity state's own caps (its distinct values are not
+capped: they grow with the values claimed, not with events).
 """
 
 from __future__ import annotations
