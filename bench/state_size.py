@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from config.settings import load_settings  # noqa: E402
+from reputation.codec import state_to_record  # noqa: E402
 from reputation.drift import DriftState  # noqa: E402
 from reputation.events import (  # noqa: E402
     Address,
@@ -48,7 +49,7 @@ from reputation.events import (  # noqa: E402
     WorkerEvent,
 )
 from reputation.exposure.codec import exposure_state_to_record  # noqa: E402
-from reputation.state import WorkerState, fold_events  # noqa: E402
+from reputation.state import WorkerState, event_key, fold_events  # noqa: E402
 from sim.config import SimConfig  # noqa: E402
 from sim.generate import simulate  # noqa: E402
 from sim.output import encode_line, load_sanctions_lists  # noqa: E402
@@ -78,13 +79,19 @@ def event(i: int, per_day: int, worker: str = "w-1") -> tuple[str, WorkerEvent]:
     )  # fmt: skip
 
 
+def kind_id(i: int, per_day: int) -> tuple[str, str]:
+    """The topic and event id of `event` (i, per_day)."""
+    kind, e = event(i, per_day)
+    return kind, e.event_id
+
+
 def histories(repeat: int) -> None:
     """Print record bytes and CPU per event of a batch of 50, by history length."""
     processor = Processor(load_settings({}))
     print(
-        "| events a day | history (events) | record bytes | ratio | CPU µs/event (batch of 50) "
-        "| ratio | without drift: bytes | ratio | µs/event | ratio |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| events a day | history (events) | v3 JSON bytes (every id, before) | record bytes "
+        "| ratio | CPU µs/event (batch of 50) | ratio | without drift: bytes | ratio "
+        "| µs/event | ratio |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     for per_day in (20, 200):
         state, done, base, bare = WorkerState("w-1"), 0, None, None
@@ -94,6 +101,12 @@ def histories(repeat: int) -> None:
                 state = processor.apply(state, items).state
                 done += len(items)
             raw = encode_state(state)
+            # What the v3 JSON record of this state was: the same fields, the id
+            # window replaced by the list of every applied id (as before this change).
+            v3 = state_to_record(state)
+            del v3["ids"]
+            v3.update(v=3, applied=sorted(event_key(*kind_id(i, per_day)) for i in range(n)))
+            v3_bytes = len(orjson.dumps(v3))
             batch = [Decoded(*event(i, per_day)) for i in range(n, n + 50)]
             took = []
             for _ in range(repeat):
@@ -119,7 +132,8 @@ def histories(repeat: int) -> None:
             us0 = sorted(took)[len(took) // 2] / len(batch) * 1e6
             bare = bare or (len(raw0), us0)
             print(
-                f"| {per_day} | {n:,} | {len(raw):,} | {len(raw) / base[0]:.2f} | {us:.1f} "
+                f"| {per_day} | {n:,} | {v3_bytes:,} | {len(raw):,} | {len(raw) / base[0]:.2f} "
+                f"| {us:.1f} "
                 f"| {us / base[1]:.2f} | {len(raw0):,} | {len(raw0) / bare[0]:.2f} | {us0:.1f} "
                 f"| {us0 / bare[1]:.2f} |"
             )
