@@ -26,6 +26,7 @@ from reputation.events import parse_address
 from reputation.exposure.search import ExposureModel
 from reputation.exposure.services import ServiceDirectory
 from reputation.identity import IdentityKeys, parse_identity_keys
+from reputation.idwindow import DedupConfig
 from reputation.links import LinkModel
 from reputation.model import TrustModel
 
@@ -632,6 +633,8 @@ class Settings:
     #: HMAC keys of identity values, newest first (VIGIL_IDENTITY_KEYS); none: raw values refused.
     identity_keys: IdentityKeys = field(default_factory=IdentityKeys)
     decision: DecisionPolicy = field(default_factory=DecisionPolicy)
+    #: Exactly once within an event-time window (VIGIL_DEDUP_*): `reputation.idwindow`.
+    dedup: DedupConfig = field(default_factory=DedupConfig)
 
 
 def default_instance_id(host: str, data_dir: Path) -> str:
@@ -839,6 +842,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         dashboard=_dataclass_from_env(DashboardConfig, env, "VIGIL_DASHBOARD_"),
         identity_keys=parse_identity_keys(env.get("VIGIL_IDENTITY_KEYS", "")),
         decision=_decision_from_env(env),
+        dedup=_dataclass_from_env(DedupConfig, env, "VIGIL_DEDUP_"),
     )
 
 

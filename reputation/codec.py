@@ -1,13 +1,22 @@
-"""Versioned JSON records for table values (``{"v": 1, ...}``); never pickle.
+"""Versioned records for table values (``{"v": 4, ...}``); never pickle.
 
-The record is a plain ``dict`` so that the caller picks the JSON library (the
-engine uses orjson). Floats survive the round trip exactly (shortest repr),
-money travels as decimal strings.
+The record is a plain ``dict`` so that the caller picks the serialisation (the
+engine stores version 4 as MessagePack, ``streams/statecodec.py``; versions 1
+to 3 were JSON and still read). Floats survive the round trip exactly, money
+travels as decimal strings. Version 4 replaced the list of every applied
+event id (``applied``, 8 bytes each, forever) by the id window
+(`reputation.idwindow`: 5-byte fingerprints of the events within the
+horizon, by 4-hour bucket): ``"ids": [bits, horizon, legacy_until, buckets,
+counts, fingerprints, legacy]`` where ``buckets`` are the buckets' numbers, the first
+absolute and each next one as the difference to the one before, ``counts``
+the ids per bucket and ``fingerprints`` the buckets' packed fingerprints one
+after the other (bytes in the binary record, base64 in the JSON-ready one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import cast
 
@@ -15,23 +24,84 @@ from reputation.drift.codec import drift_state_from_record, drift_state_to_recor
 from reputation.drift.state import DriftState
 from reputation.errors import UnknownRecordVersionError
 from reputation.identity import AttributeSeen, DeviceSeen, IdentityState, VerdictSeen
+from reputation.idwindow import DEFAULT_DEDUP, DedupConfig, IdWindow, from_legacy
 from reputation.state import WorkerState
 
-__all__ = ["STATE_VERSION", "UnknownRecordVersionError", "state_from_record", "state_to_record"]
+__all__ = [
+    "STATE_VERSION",
+    "UnknownRecordVersionError",
+    "state_from_record",
+    "state_to_record",
+    "window_from_record",
+    "window_to_record",
+]
 
-STATE_VERSION = 3
-#: Versions this build reads (v1 had ``flags`` and no alert ids or devices, v2 no identity).
-_READABLE = (1, 2, 3)
+STATE_VERSION = 4
+#: Versions this build reads (v1 had ``flags`` and no alert ids or devices, v2 no
+#: identity, v1-v3 every applied id as a 63-bit integer).
+_READABLE = (1, 2, 3, 4)
 
 
-def state_to_record(s: WorkerState) -> dict[str, object]:
-    """Return the JSON-ready record of a worker state.
+def window_to_record(w: IdWindow, binary: bool = False) -> list[object]:
+    """Return the record of an id window (see the module text); `binary`: blobs as bytes.
+
+    Examples
+    --------
+    >>> from reputation.idwindow import pack
+    >>> w = IdWindow(40, 3600.0, {5: pack([1, 2], 5), 7: pack([3], 5)})
+    >>> window_to_record(w)[:5]
+    [40, 3600.0, None, [5, 2], [2, 1]]
+    >>> window_from_record(window_to_record(w)) == w
+    True
+    """
+    hours = sorted(w.buckets)
+    deltas = [h - p for h, p in zip(hours, [0, *hours], strict=False)]
+    counts = [len(w.buckets[h]) // w.width for h in hours]
+    blob = b"".join(w.buckets[h] for h in hours)
+    return [
+        w.bits,
+        w.horizon,
+        w.legacy_until,
+        deltas,
+        counts,
+        _blob_out(blob, binary),
+        _blob_out(w.legacy, binary),
+    ]
+
+
+def _blob_out(b: bytes, binary: bool) -> bytes | str:
+    return b if binary else base64.b64encode(b).decode("ascii")
+
+
+def _blob_in(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return base64.b64decode(cast(str, value), validate=True)
+
+
+def window_from_record(rec: object) -> IdWindow:
+    """Return the id window of a record written by `window_to_record`."""
+    row = cast(list[object], rec)
+    bits = int(cast(int, row[0]))
+    width = bits // 8
+    blob = _blob_in(row[5])
+    buckets: dict[int, bytes] = {}
+    hour, at = 0, 0
+    for delta, count in zip(cast(list[int], row[3]), cast(list[int], row[4]), strict=True):
+        hour += int(delta)
+        buckets[hour] = blob[at : at + int(count) * width]
+        at += int(count) * width
+    return IdWindow(bits, _opt_float(row[1]), buckets, _blob_in(row[6]), _opt_float(row[2]))
+
+
+def state_to_record(s: WorkerState, binary: bool = False) -> dict[str, object]:
+    """Return the record of a worker state: JSON-ready, or with bytes if `binary`.
 
     Examples
     --------
     >>> rec = state_to_record(WorkerState("w-1"))
     >>> rec["v"], state_from_record(rec) == WorkerState("w-1")
-    (3, True)
+    (4, True)
     """
     return {
         "v": STATE_VERSION,
@@ -51,7 +121,7 @@ def state_to_record(s: WorkerState) -> dict[str, object]:
         "payers": sorted(s.payers),
         "paid": {k: str(v) for k, v in sorted(s.paid.items())},
         "wallets": dict(sorted(s.wallets.items())),
-        "applied": sorted(s.applied),
+        "ids": window_to_record(s.ids, binary),
         "open_alerts": dict(sorted(s.open_alerts.items())),
         "devices": dict(sorted(s.devices.items())),
         "drift": drift_state_to_record(s.drift),
@@ -112,8 +182,29 @@ def _opt_float(value: object) -> float | None:
     return None if value is None else float(cast(float, value))
 
 
-def state_from_record(rec: Mapping[str, object]) -> WorkerState:
-    """Return the worker state of a record written by `state_to_record`."""
+def _legacy_until(rec: Mapping[str, object], identity: IdentityState) -> float | None:
+    """Return the latest event time an old record knows of (work, or identity evidence)."""
+    times: list[float] = (
+        [float(cast(float, rec["last_seen"]))] if rec["last_seen"] is not None else []
+    )
+    times += [v.first_seen for v in identity.values.values()]
+    times += [float(r[0]) for r in identity.devices] + [float(r[0]) for r in identity.verdicts]
+    return max(times) if times else None
+
+
+def _ids(rec: Mapping[str, object], identity: IdentityState, dedup: DedupConfig) -> IdWindow:
+    if "ids" in rec:
+        return window_from_record(rec["ids"])
+    keys = cast(Iterable[int], rec.get("applied", []))
+    return from_legacy(keys, _legacy_until(rec, identity), dedup)
+
+
+def state_from_record(rec: Mapping[str, object], dedup: DedupConfig = DEFAULT_DEDUP) -> WorkerState:
+    """Return the worker state of a record written by `state_to_record` (any readable version).
+
+    A record before version 4 lists every applied id without its time: up to
+    ``dedup.max_ids`` of them are carried over (`reputation.idwindow.from_legacy`).
+    """
     version = rec.get("v")
     if version not in _READABLE:
         raise UnknownRecordVersionError(
@@ -124,6 +215,11 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
     else:
         open_alerts = dict(cast(dict[str, str], rec["open_alerts"]))
     outcomes = cast(list[int], rec["outcomes"])
+    identity = (
+        identity_from_record(cast(Mapping[str, object], rec["identity"]))
+        if rec.get("identity") is not None
+        else IdentityState()
+    )
     return WorkerState(
         worker_id=cast(str, rec["worker_id"]),
         t_ref=_opt_float(rec["t_ref"]),
@@ -141,7 +237,7 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
         payers=frozenset(cast(list[str], rec["payers"])),
         paid={k: Decimal(v) for k, v in cast(dict[str, str], rec["paid"]).items()},
         wallets=dict(cast(dict[str, int], rec["wallets"])),
-        applied=frozenset(cast(list[int], rec["applied"])),
+        ids=_ids(rec, identity, dedup),
         open_alerts=open_alerts,
         devices={k: float(v) for k, v in cast(dict[str, float], rec.get("devices", {})).items()},
         drift=(
@@ -149,9 +245,5 @@ def state_from_record(rec: Mapping[str, object]) -> WorkerState:
             if rec.get("drift") is not None
             else DriftState()
         ),
-        identity=(
-            identity_from_record(cast(Mapping[str, object], rec["identity"]))
-            if rec.get("identity") is not None
-            else IdentityState()
-        ),
+        identity=identity,
     )

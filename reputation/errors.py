@@ -46,6 +46,9 @@ class DeadLetterReason(StrEnum):
     BAD_IDENTITY_VALUE = "BAD_IDENTITY_VALUE"
     #: A raw identity value arrived but no ``VIGIL_IDENTITY_KEYS`` is configured to hash it.
     NO_IDENTITY_KEY = "NO_IDENTITY_KEY"
+    #: Valid, but older than the worker's id window's horizon: it cannot be checked
+    #: for a duplicate, so it is not applied (the error names the horizon).
+    TOO_LATE = "TOO_LATE"
     #: Decoding failed in a way no other reason names (a bug's symptom: the error says which).
     UNDECODABLE = "UNDECODABLE"
 

@@ -646,8 +646,8 @@ def add_identity(s: IdentityState, e: IdentityEvent) -> tuple[IdentityState, Att
     Idempotent and order free: a value keeps its earliest claim (time, then
     event id), the union of its hashes and (up to 8) sources, and is VoIP if
     any claim says so. Every distinct value is kept (no cap: a cap that evicts
-    merged values is not order free; values are at most the events, which the
-    worker state's applied-event memory keeps anyway). Device facts
+    merged values is not order free; they grow with the distinct values
+    claimed of a worker, not with its events). Device facts
     and verdicts are sets of which the earliest and the latest are kept. A
     shipped laptop's address is also a value of the worker (a shipping address).
 

@@ -4,16 +4,22 @@ All decayed sums are kept relative to ``t_ref``, the latest event time seen for
 the worker. An event at time ``t`` adds ``w * 2 ** (-(t_ref - t) / h)``; an event
 later than ``t_ref`` first rescales every sum to its own time. The final value is
 ``sum(w_i * 2 ** (-(t_max - t_i) / h))`` whatever the arrival order, so a late
-event adds exactly what it would have added on time. Every applied event's id is
-remembered (as a 63-bit hash), so a redelivered event changes nothing.
+event adds exactly what it would have added on time. The ids of the events
+applied within an event-time horizon are remembered (`reputation.idwindow`), so
+a redelivered event changes nothing; an event older than the horizon cannot be
+checked and is refused (``TOO_LATE``), never applied twice.
 
-Memory: a few hundred bytes plus 8 bytes per applied event and one entry per
-distinct payer and wallet.
+Memory is bounded whatever the length of the history: the id window (at most
+`DedupConfig.max_ids` fingerprints of 5 bytes), at most `MAX_PAYERS` payers,
+`MAX_WALLETS` wallets and `MAX_DEVICES` devices, the drift detectors' day
+windows and the identity state's own caps (its distinct values are not
+capped: they grow with the values claimed, not with events).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -29,10 +35,14 @@ from reputation.identity import (
     Verdict,
     add_identity,
 )
+from reputation.idwindow import DEFAULT_DEDUP, DedupConfig, IdWindow, WindowBuilder
 from reputation.model import OUTCOME_CREDIT, TrustModel, payout_weight
 
 __all__ = [
     "MAX_DEVICES",
+    "MAX_PAYERS",
+    "MAX_PAYER_WEIGHTS",
+    "MAX_WALLETS",
     "Folded",
     "Pair",
     "WorkerState",
@@ -45,6 +55,14 @@ __all__ = [
 
 #: Devices remembered per worker (the earliest seen), for shared-device checks.
 MAX_DEVICES = 16
+#: Distinct payers counted per worker (the smallest ids: order free). Only their
+#: number up to `TrustModel.min_payers` bears on the band, so the count saturates.
+MAX_PAYERS = 16
+#: Payers whose decayed payout weight is kept (the heaviest): effective payers and
+#: volume are computed over these; a dropped payer paying again starts from zero.
+MAX_PAYER_WEIGHTS = 16
+#: Wallets remembered per worker (the most paid to, then by address).
+MAX_WALLETS = 16
 
 Pair = tuple[float, float]  # (short half-life, long half-life)
 _ZERO: Pair = (0.0, 0.0)
@@ -73,7 +91,9 @@ class WorkerState:
     it is recent. ``open_alerts`` maps the
     id of every open alert on the worker to its type (`flags` are those types; they
     bear on the band); ``devices`` holds the first time each device was seen (the
-    `MAX_DEVICES` earliest).
+    `MAX_DEVICES` earliest). ``payers``, ``payer_weight`` and ``wallets`` are
+    capped (`MAX_PAYERS`, `MAX_PAYER_WEIGHTS`, `MAX_WALLETS`); ``ids`` is the
+    window of applied event ids (`reputation.idwindow`).
     """
 
     worker_id: str
@@ -92,7 +112,7 @@ class WorkerState:
     payers: frozenset[str] = frozenset()
     paid: Mapping[str, Decimal] = field(default_factory=dict)
     wallets: Mapping[str, int] = field(default_factory=dict)
-    applied: frozenset[int] = frozenset()
+    ids: IdWindow = field(default_factory=IdWindow)
     open_alerts: Mapping[str, str] = field(default_factory=dict)
     devices: Mapping[str, float] = field(default_factory=dict)
     drift: DriftState = field(default_factory=DriftState)
@@ -129,16 +149,18 @@ class _Builder:
         "payers",
         "paid",
         "wallets",
-        "applied",
+        "ids",
+        "late",
         "open_alerts",
         "devices",
         "new_devices",
         "drift",
         "identity",
         "new_values",
+        "seen",
     )
 
-    def __init__(self, s: WorkerState) -> None:
+    def __init__(self, s: WorkerState, dedup: DedupConfig = DEFAULT_DEDUP) -> None:
         self.worker_id = s.worker_id
         self.t_ref = s.t_ref
         self.first_seen, self.last_seen = s.first_seen, s.last_seen
@@ -151,13 +173,16 @@ class _Builder:
         self.payers = set(s.payers)
         self.paid = dict(s.paid)
         self.wallets = dict(s.wallets)
-        self.applied = set(s.applied)
+        self.ids = WindowBuilder(s.ids, dedup)
+        #: (index in the batch, horizon then) of each event refused as too late.
+        self.late: list[tuple[int, float]] = []
         self.open_alerts = s.open_alerts
         self.devices = dict(s.devices)
         self.new_devices: list[tuple[str, float, str]] = []
         self.drift = s.drift
         self.identity = s.identity
         self.new_values: list[AttributeSeen] = []
+        self.seen = 0
 
     def freeze(self) -> WorkerState:
         o = self.outcomes
@@ -178,7 +203,7 @@ class _Builder:
             payers=frozenset(self.payers),
             paid=self.paid,
             wallets=self.wallets,
-            applied=frozenset(self.applied),
+            ids=self.ids.freeze(),
             open_alerts=self.open_alerts,
             devices=self.devices,
             drift=self.drift,
@@ -208,16 +233,23 @@ class _Builder:
         e: WorkerEvent | IdentityEvent,
         drift: DriftModel | None = None,
     ) -> bool:
-        """Fold one event in; False if it was applied before.
+        """Fold one event in; False if it was applied before or is too late to check.
 
-        Identity events go to the identity state only: they are evidence about
-        who the worker is, not work, so they move neither the score's sums nor
-        tenure, and the drift detectors do not see them.
+        An event older than the id window's horizon is not applied (its index
+        and the horizon go to `late`). Identity events go to the identity
+        state only: they are evidence about who the worker is, not work, so
+        they move neither the score's sums nor tenure, and the drift detectors
+        do not see them.
         """
-        key = event_key(kind, e.event_id)
-        if key in self.applied:
+        t = e.time.timestamp()
+        verdict = self.ids.add(event_key(kind, e.event_id), t)
+        if verdict != "new":
+            if verdict == "too_late":
+                horizon = self.ids.horizon
+                self.late.append((self.seen, -math.inf if horizon is None else horizon))
+            self.seen += 1
             return False
-        self.applied.add(key)
+        self.seen += 1
         if isinstance(e, AttributeClaim | DeviceFact | Verdict):
             self.identity, seen = add_identity(self.identity, e)
             if seen is not None:
@@ -225,7 +257,6 @@ class _Builder:
             return True
         if drift is not None:
             self.drift = drift.update(self.drift, kind, e)
-        t = e.time.timestamp()
         h_short, h_long = model.half_lives_s
         self.rescale(t, h_short, h_long)
         t_ref = t if self.t_ref is None else self.t_ref
@@ -239,7 +270,7 @@ class _Builder:
             self.credit[1] += credit * d1
             self.attempts[0] += d0
             self.attempts[1] += d1
-            self.payers.add(e.payer_id)
+            self._add_payer(e.payer_id)
             if e.context is not None and e.context.device_id is not None:
                 self._see_device(e.context.device_id, t, e.event_id)
         elif isinstance(e, QualityEvent):
@@ -265,18 +296,33 @@ class _Builder:
         if device in self.devices:
             self.new_devices.append((device, t, event_id))
 
+    def _add_payer(self, payer: str) -> None:
+        payers = self.payers
+        if payer in payers:
+            return
+        payers.add(payer)
+        if len(payers) > MAX_PAYERS:
+            payers.remove(max(payers))
+
     def _add_payout(self, e: PayoutEvent, d0: float) -> None:
         self.n_payouts += 1
-        self.payer_weight[e.payer_id] = (
-            self.payer_weight.get(e.payer_id, 0.0) + payout_weight(e.amount) * d0
-        )
-        self.payers.add(e.payer_id)
+        weights = self.payer_weight
+        weights[e.payer_id] = weights.get(e.payer_id, 0.0) + payout_weight(e.amount) * d0
+        if len(weights) > MAX_PAYER_WEIGHTS:
+            del weights[min(weights, key=lambda p: (weights[p], p))]
+        self._add_payer(e.payer_id)
         self.paid[e.asset] = self.paid.get(e.asset, Decimal(0)) + e.amount
-        self.wallets[e.wallet] = self.wallets.get(e.wallet, 0) + 1
+        wallets = self.wallets
+        wallets[e.wallet] = wallets.get(e.wallet, 0) + 1
+        if len(wallets) > MAX_WALLETS:
+            del wallets[min(wallets, key=lambda w: (wallets[w], w))]
 
 
 def apply_events(
-    model: TrustModel, s: WorkerState, items: Iterable[tuple[str, WorkerEvent | IdentityEvent]]
+    model: TrustModel,
+    s: WorkerState,
+    items: Iterable[tuple[str, WorkerEvent | IdentityEvent]],
+    dedup: DedupConfig = DEFAULT_DEDUP,
 ) -> tuple[WorkerState, list[bool]]:
     """Fold a batch of one worker's events into `s`; also say which were new.
 
@@ -292,7 +338,7 @@ def apply_events(
     >>> new, s.n_quality
     ([True, False], 1)
     """
-    folded = fold_events(model, s, items)
+    folded = fold_events(model, s, items, dedup=dedup)
     return folded.state, folded.new
 
 
@@ -305,7 +351,9 @@ class Folded:
     ``(device_id, first_seen, event_id)``; ``findings`` the drift alerts newly
     raised, ``withdrawn`` the ones raised before whose evidence no longer holds
     (a late event changed the day that raised them); ``values`` the hashed
-    identity values new to the worker.
+    identity values new to the worker; ``late`` the items refused because
+    their event time is older than the id window's horizon, as ``(index,
+    horizon)`` (they are not applied: ``new`` is False for them).
     """
 
     state: WorkerState
@@ -314,6 +362,7 @@ class Folded:
     findings: tuple[Finding, ...] = ()
     withdrawn: tuple[Episode, ...] = ()
     values: tuple[AttributeSeen, ...] = ()
+    late: tuple[tuple[int, float], ...] = ()
 
 
 def fold_events(
@@ -321,16 +370,18 @@ def fold_events(
     s: WorkerState,
     items: Iterable[tuple[str, WorkerEvent | IdentityEvent]],
     drift: DriftModel | None = None,
+    dedup: DedupConfig = DEFAULT_DEDUP,
 ) -> Folded:
     """Fold a batch of one worker's events into `s` (see `apply_events`), saying what changed.
 
     With a `drift` model, each new event also goes into the drift windows, and
     the closed days that changed are judged once for the whole batch.
+    `dedup` sets the id window (horizon and cap) of a worker's applied events.
     """
-    builder = _Builder(s)
+    builder = _Builder(s, dedup)
     new = [builder.add(model, kind, e, drift) for kind, e in items]
     if not any(new):
-        return Folded(s, new)
+        return Folded(s, new, late=tuple(builder.late))
     findings: tuple[Finding, ...] = ()
     withdrawn: tuple[Episode, ...] = ()
     if drift is not None:
@@ -341,7 +392,7 @@ def fold_events(
     fresh = tuple(
         v for v in builder.new_values if values.get((v.attribute, v.hashes[0])) is not None
     )
-    return Folded(state, new, seen, findings, withdrawn, fresh)
+    return Folded(state, new, seen, findings, withdrawn, fresh, tuple(builder.late))
 
 
 def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> WorkerState:
@@ -366,7 +417,11 @@ def set_alert(s: WorkerState, alert_id: str, alert_type: str, is_open: bool) -> 
 
 
 def apply_event(
-    model: TrustModel, s: WorkerState, kind: str, e: WorkerEvent | IdentityEvent
+    model: TrustModel,
+    s: WorkerState,
+    kind: str,
+    e: WorkerEvent | IdentityEvent,
+    dedup: DedupConfig = DEFAULT_DEDUP,
 ) -> WorkerState:
     """Return the state after `e`; an event already applied returns `s` unchanged.
 
@@ -380,6 +435,9 @@ def apply_event(
         The input topic's short name, part of the event's identity.
     e
         A validated task, quality or payout event of this worker.
+    dedup
+        The id window's horizon and cap (an event older than the horizon is
+        not applied: `fold_events` says which).
 
     Examples
     --------
@@ -390,4 +448,4 @@ def apply_event(
     >>> apply_event(TrustModel(), s1, "quality", q) is s1
     True
     """
-    return apply_events(model, s, [(kind, e)])[0]
+    return apply_events(model, s, [(kind, e)], dedup)[0]

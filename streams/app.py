@@ -44,7 +44,6 @@ from faust.web.base import BlueprintManager
 
 from config.settings import Settings
 from reputation.alerts import Alert, AlertStatus
-from reputation.codec import state_from_record, state_to_record
 from reputation.events import (
     PayoutEvent,
     SanctionEntry,
@@ -64,6 +63,7 @@ from streams.outbox import Outbox, key_partition
 from streams.processor import WORKER_TYPES, Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
 from streams.scorelog import ScoreLog
+from streams.statecodec import decode_state, encode_state
 from streams.topics import CHAIN_TOPICS, WORKER_TOPICS, Topics, all_topic_specs, changelog_specs
 from streams.webguard import web_application_options
 from streams.webload import ReadGate, read_gate_middleware
@@ -494,13 +494,16 @@ class Engine:
             state = self._cache.get(worker_id) or self.load_state(worker_id)
             applied = self.processor.apply(state, items)
             if applied.changed:
-                value = orjson.dumps(state_to_record(applied.state))
+                value = encode_state(applied.state)
                 self._write_state(key, value, anchor.message.partition)
         self._remember(worker_id, applied.state)
         for kind, n in applied.applied.items():
             metrics.events(kind, "applied").inc(n)
         for kind, n in applied.duplicates.items():
             metrics.events(kind, "duplicate").inc(n)
+        for letter in applied.too_late:
+            self.send_dead_letter(letter)
+            metrics.TOO_LATE.labels(self.processor.kind_of(letter.source_topic)).inc()
         for withdrawal in applied.withdrawn:
             self.emit("alerts", orjson.dumps(withdrawal.to_json()), key)
             metrics.ALERTS_WITHDRAWN.labels(withdrawal.type).inc()
@@ -642,7 +645,7 @@ class Engine:
         raw = self.read_table(self.workers, worker_id.encode())
         if raw is None:
             return WorkerState(worker_id)
-        return state_from_record(orjson.loads(raw))
+        return decode_state(raw, self.settings.dedup)
 
     def send_dead_letter(self, dl: DeadLetter, box: Outbox | None = None) -> None:
         """Publish a rejected message with its reason, and count it; once per message.

@@ -23,6 +23,7 @@ __all__ = [
     "SCORE",
     "SCORES_EMITTED",
     "WORKERS_BY_BAND",
+    "TOO_LATE",
 ]
 
 EVENTS = Counter(
@@ -32,6 +33,12 @@ EVENTS = Counter(
 )
 DEAD_LETTERS = Counter(
     "vigil_dead_letters_total", "Rejected input messages by topic and reason.", ["topic", "reason"]
+)
+TOO_LATE = Counter(
+    "vigil_events_too_late_total",
+    "Valid worker events refused as older than the worker's dedup horizon (TOO_LATE dead "
+    "letters): they cannot be checked for a duplicate, so they are not applied.",
+    ["topic"],
 )
 CONSUMER_LAG = Gauge(
     "vigil_consumer_lag_messages",

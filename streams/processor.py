@@ -133,10 +133,37 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A valid event with the short name of the topic it came from."""
+    """A valid event with the short name of the topic it came from, and where it was read.
+
+    ``topic``, ``partition``, ``offset`` and ``raw`` say where the message came
+    from, for a dead letter of a valid event that cannot be applied (``TOO_LATE``).
+    """
 
     kind: str
     event: Event | IdentityEvent | AlertStatus
+    topic: str = ""
+    partition: int | None = None
+    offset: int | None = None
+    raw: bytes = b""
+
+    def too_late(self, horizon: float) -> DeadLetter:
+        """Return the dead letter of this event refused as older than `horizon`."""
+        e = self.event
+        at = e.at if isinstance(e, AlertStatus) else e.time
+        detail = (
+            f"event time {at.isoformat()} is before the worker's dedup horizon "
+            f"{to_datetime(int(horizon * 1e6)).isoformat()}: it cannot be checked for a "
+            "duplicate, so it is not applied (VIGIL_DEDUP_HORIZON_DAYS, VIGIL_DEDUP_MAX_IDS)"
+        )
+        preview = (
+            orjson.dumps(e.to_json())
+            if isinstance(e, AttributeClaim | DeviceFact | Verdict)  # hashed: no raw value
+            else None
+        )
+        reason = str(DeadLetterReason.TOO_LATE)
+        return DeadLetter(
+            self.topic, self.partition, self.offset, reason, detail, self.raw, preview
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +178,8 @@ class Applied:
     alerts: list[Alert] = field(default_factory=list)
     statuses: int = 0
     withdrawn: list[Withdrawal] = field(default_factory=list)
+    #: Events refused as older than the worker's dedup horizon (``TOO_LATE``).
+    too_late: list[DeadLetter] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -221,7 +250,7 @@ class Processor:
             )
         except InvalidEventError as exc:
             return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data)
-        return Decoded(kind, event)
+        return Decoded(kind, event, topic, partition, offset, data)
 
     def _decode_identity(
         self, topic: str, data: bytes, partition: int | None, offset: int | None
@@ -238,7 +267,8 @@ class Processor:
         except InvalidEventError as exc:  # its text never shows a value (reputation.identity)
             preview = redact_payload(data, orjson.loads)
             return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data, preview)
-        return Decoded(IDENTITY, event)
+        # A dead letter of it shows the hashed event (`Decoded.too_late`), never these bytes.
+        return Decoded(IDENTITY, event, topic, partition, offset, data)
 
     def _decode_status(
         self, topic: str, data: bytes, partition: int | None, offset: int | None
@@ -260,7 +290,7 @@ class Processor:
             return DeadLetter(topic, partition, offset, "BAD_JSON", f"message: {exc}", data)
         except InvalidEventError as exc:
             return DeadLetter(topic, partition, offset, str(exc.reason), exc.detail, data)
-        return Decoded(ALERT_STATUS, status)
+        return Decoded(ALERT_STATUS, status, topic, partition, offset, data)
 
     def apply(self, state: WorkerState, items: Iterable[Decoded]) -> Applied:
         """Apply a worker's events and alert-status commands in order.
@@ -270,18 +300,24 @@ class Processor:
         and the new alerts of this worker.
         """
         batch: list[tuple[str, WorkerEvent | IdentityEvent]] = []
+        sources: list[Decoded] = []
         statuses: list[AlertStatus] = []
         for item in items:
             if isinstance(item.event, AlertStatus):
                 statuses.append(item.event)
             elif isinstance(item.event, WORKER_TYPES):
                 batch.append((item.kind, item.event))
-        folded = fold_events(self.model, state, batch, self.settings.drift)
+                sources.append(item)
+        folded = fold_events(self.model, state, batch, self.settings.drift, self.settings.dedup)
         state = folded.state
         applied: dict[str, int] = {}
         duplicates: dict[str, int] = {}
         payouts: list[PayoutEvent] = []
-        for (kind, event), is_new in zip(batch, folded.new, strict=True):
+        late = dict(folded.late)
+        too_late = [sources[i].too_late(horizon) for i, horizon in folded.late]
+        for i, ((kind, event), is_new) in enumerate(zip(batch, folded.new, strict=True)):
+            if i in late:
+                continue
             counts = applied if is_new else duplicates
             counts[kind] = counts.get(kind, 0) + 1
             if is_new and isinstance(event, PayoutEvent):
@@ -306,7 +342,15 @@ class Processor:
             settled, found, gone = drift.settle(state.drift)
             state = _raise(replace(state, drift=settled), found, gone, alerts, withdrawn)
         return Applied(
-            state, applied, duplicates, payouts, devices, alerts, changed_by_status, withdrawn
+            state,
+            applied,
+            duplicates,
+            payouts,
+            devices,
+            alerts,
+            changed_by_status,
+            withdrawn,
+            too_late,
         )
 
     def record(self, state: WorkerState, at: datetime | None = None) -> TrustRecord:

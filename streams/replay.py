@@ -144,6 +144,7 @@ def _apply_chunk(
         state = states.get(worker_id) or WorkerState(worker_id)
         applied = processor.apply(state, items)
         states[worker_id] = applied.state
+        result.dead_letters.extend(applied.too_late)
         result.note(applied.alerts, applied.withdrawn)
         wallet_side.extend(applied.payouts)
         wallet_side.extend(applied.devices)

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import strategies as st
 
 from reputation.events import Address, Money, PayoutEvent, QualityEvent, TaskEvent, WorkerEvent
+from reputation.idwindow import DedupConfig
 
+#: An id window wider than the generators' timelines (up to 500 days): the
+#: order-independence properties hold for disorder within the horizon
+#: (tests/reputation/test_idwindow.py shows what happens beyond it).
+WIDE = DedupConfig(horizon_days=1000)
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 WALLET = Address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
 

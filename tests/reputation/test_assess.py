@@ -14,7 +14,7 @@ from reputation.assess import assess, explain
 from reputation.events import WorkerEvent
 from reputation.model import TrustModel
 from reputation.state import WorkerState, apply_event
-from tests.reputation.conftest import T0, kind_of, payout, quality, task, worker_events
+from tests.reputation.conftest import T0, WIDE, kind_of, payout, quality, task, worker_events
 
 MODEL = TrustModel()
 
@@ -22,7 +22,7 @@ MODEL = TrustModel()
 def state_of(events: Sequence[WorkerEvent], worker: str = "w-1") -> WorkerState:
     s = WorkerState(worker)
     for e in events:
-        s = apply_event(MODEL, s, kind_of(e), e)
+        s = apply_event(MODEL, s, kind_of(e), e, WIDE)
     return s
 
 

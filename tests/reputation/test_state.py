@@ -15,7 +15,7 @@ from reputation.codec import state_from_record, state_to_record
 from reputation.events import WorkerEvent
 from reputation.model import TrustModel
 from reputation.state import WorkerState, apply_event
-from tests.reputation.conftest import T0, kind_of, payout, quality, task, worker_events
+from tests.reputation.conftest import T0, WIDE, kind_of, payout, quality, task, worker_events
 
 MODEL = TrustModel()
 
@@ -24,7 +24,7 @@ def run(events: list[WorkerEvent], model: TrustModel = MODEL) -> dict[str, Worke
     states: dict[str, WorkerState] = {}
     for e in events:
         s = states.get(e.worker_id) or WorkerState(e.worker_id)
-        states[e.worker_id] = apply_event(model, s, kind_of(e), e)
+        states[e.worker_id] = apply_event(model, s, kind_of(e), e, WIDE)
     return states
 
 
@@ -120,7 +120,7 @@ def test_decayed_sums_match_numpy_batch() -> None:
     scores = rng.uniform(0, 1, size=300)
     s = WorkerState("w-1")
     for i, (d, q) in enumerate(zip(days, scores, strict=True)):
-        s = apply_event(MODEL, s, "quality", quality(i, day=float(d), score=float(q)))
+        s = apply_event(MODEL, s, "quality", quality(i, day=float(d), score=float(q)), WIDE)
     h = MODEL.half_life_days
     w = 2.0 ** (-(days.max() - days) / h)
     assert math.isclose(s.q_sum[0], float(np.sum(w * scores)), rel_tol=1e-9)

@@ -19,6 +19,7 @@ from config.settings import Settings
 from streams import metrics
 from streams.app import Engine
 from streams.outbox import key_partition
+from streams.statecodec import decode_state
 from tests.helpers.events import MALFORMED, make_events
 
 # Faust and mode create event loops of their own (at import and on first table
@@ -99,7 +100,7 @@ def run_batches(loop: asyncio.AbstractEventLoop) -> None:
     # Each worker's new state goes to the table's changelog, on the worker's partition.
     # (Besides the states, the highest dead-lettered offset of each partition: a number.)
     changelog = [v for t, _, v in pending if t == "vigil-workers-changelog" and not v.isdigit()]
-    assert {orjson.loads(v)["worker_id"] for v in changelog} == scores
+    assert {decode_state(v).worker_id for v in changelog} == scores
     assert persisted, "no persisted changelog offset was recorded"
     assert metrics.DEAD_LETTERS.labels("payouts", "BAD_CHECKSUM")._value.get() == before + 1
 
