@@ -51,6 +51,9 @@ from tests.helpers.events import make_events  # noqa: E402
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 WORKER_TOPICS = ("tasks", "quality", "payouts")
+LOOP_LAG = "vigil_event_loop_lag_seconds"
+BATCH = "vigil_batch_seconds"
+GATE_WAITS, GATE_WAIT_S = "vigil_api_gate_waits_total", "vigil_api_gate_wait_seconds_total"
 ROUTES = ("trust", "explain", "rank", "alerts", "exposure", "overview")
 
 
@@ -101,6 +104,45 @@ def broker_lag(bootstrap: str, group: str, prefix: str) -> int:
     finally:
         consumer.close()
         admin.close()
+
+
+def histogram(port: int, name: str) -> dict[float, float]:
+    """Return a histogram's cumulative bucket counts by upper bound (``le``)."""
+    out: dict[float, float] = {}
+    for line in metric_lines(port):
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = out.get(float(le), 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def over(h0: dict[float, float], h1: dict[float, float], bound: float) -> tuple[float, float]:
+    """Return (observations, those above `bound`) between two readings of a histogram."""
+    total = h1.get(float("inf"), 0.0) - h0.get(float("inf"), 0.0)
+    below = h1.get(bound, 0.0) - h0.get(bound, 0.0)
+    return total, total - below
+
+
+def counter(port: int, name: str) -> float:
+    """Return an unlabelled counter's value (0 if absent)."""
+    for line in metric_lines(port):
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def machine_busy() -> tuple[float, float]:
+    """Return (busy, total) seconds of all CPUs from /proc/stat (busy: not idle, not iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process (the clients and the producer thread)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def cpu_seconds(pid: int) -> float:
@@ -266,6 +308,10 @@ def main() -> int:
     stop = threading.Event()
     rows: list[tuple[int, float, float, int, float, float]] = []
     lats: dict[int, dict[str, list[float]]] = {}
+    stalls: list[tuple[int, float, float, float]] = []
+    batches: list[tuple[int, float, float, float]] = []
+    gate: list[tuple[float, float]] = []
+    cpus: list[tuple[float, int, float, float]] = []
     try:
         subprocess.run([VIGIL, "topics"], env=env, check=True, capture_output=True)
         produce_now(bootstrap, prefix, preload)
@@ -286,6 +332,9 @@ def main() -> int:
                 else:
                     time.sleep(args.warmup)
                 a0, c0, t0 = applied_total(args.port), cpu_seconds(proc.pid), time.perf_counter()
+                g0, b0 = histogram(args.port, LOOP_LAG), histogram(args.port, BATCH)
+                w0 = counter(args.port, GATE_WAITS), counter(args.port, GATE_WAIT_S)
+                m0, o0 = machine_busy(), own_cpu()
                 if clients:
                     lat = asyncio.run(hammer(args.port, clients, args.seconds, workers, wallets, 2))
                 else:
@@ -293,6 +342,20 @@ def main() -> int:
                     lat = {}
                 elapsed = time.perf_counter() - t0
                 a1, c1 = applied_total(args.port), cpu_seconds(proc.pid)
+                g1, b1 = histogram(args.port, LOOP_LAG), histogram(args.port, BATCH)
+                w1 = counter(args.port, GATE_WAITS), counter(args.port, GATE_WAIT_S)
+                m1, o1 = machine_busy(), own_cpu()
+                cpus.append(
+                    (
+                        (m1[0] - m0[0]) / elapsed,
+                        os.cpu_count() or 1,
+                        (o1 - o0) / elapsed,
+                        os.getloadavg()[0],
+                    )
+                )
+                gate.append((w1[0] - w0[0], w1[1] - w0[1]))
+                stalls.append((clients, *over(g0, g1, 0.05), over(g0, g1, 0.1)[1]))
+                batches.append((clients, *over(b0, b1, 0.05), over(b0, b1, 0.1)[1]))
                 truth, told = broker_lag(bootstrap, group, prefix), engine_lag(args.port)
                 rows.append(
                     (clients, (a1 - a0) / elapsed, (c1 - c0) / elapsed, truth, told, elapsed)
@@ -326,6 +389,25 @@ def main() -> int:
             f"| {clients} | {rate:,.0f} | {rate / idle:.2f} | {cpu:.2f} | {truth:,} "
             f"| {told:,.0f} | {reqs:,.0f} |"
         )
+    print(
+        "\n| API clients | loop wake-ups | late > 50 ms | late > 100 ms "
+        "| worker batches | batches > 50 ms | batches > 100 ms | gate waits | gate wait s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (clients, wakes, late50, late100), (_, nb, b50, b100), (gw, gs) in zip(
+        stalls, batches, gate, strict=True
+    ):
+        print(
+            f"| {clients} | {wakes:,.0f} | {late50:,.0f} | {late100:,.0f} "
+            f"| {nb:,.0f} | {b50:,.0f} | {b100:,.0f} | {gw:,.0f} | {gs:,.1f} |"
+        )
+    print(
+        "\n| API clients | machine CPU busy (cores) | of | this script's CPU (clients, producer) "
+        "| load average (1 min) at end |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for (clients, *_), (busy, ncpu, own, load) in zip(rows, cpus, strict=True):
+        print(f"| {clients} | {busy:.2f} | {ncpu} | {own:.2f} | {load:.1f} |")
     for clients, lat in lats.items():
         if not lat:
             continue

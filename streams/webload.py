@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from streams import metrics
+
 __all__ = ["OVERHEAD_S", "UNGATED_PATHS", "ReadGate", "read_gate_middleware"]
 
 #: Requests that are never queued behind the gate (liveness, readiness, scrapes).
@@ -103,9 +105,11 @@ class ReadGate:
             began = self._clock()
             while (wait := self.wait_s()) > 0:
                 await asyncio.sleep(wait)
-            if self._clock() > began:
+            if (waited := self._clock() - began) > 0:
                 self.waited += 1
-                self.waited_s += self._clock() - began
+                self.waited_s += waited
+                metrics.API_GATE_WAITS.inc()
+                metrics.API_GATE_WAIT_SECONDS.inc(waited)
 
 
 def read_gate_middleware(gate: ReadGate) -> Middleware:
