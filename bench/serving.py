@@ -13,9 +13,14 @@ Per phase it prints the events the engine applied per second (from its own
 ``vigil_events_total`` counter, read at the phase's start and end), the
 consumer lag as the broker has it (end offsets minus the group's committed
 offsets) next to what the engine's ``vigil_consumer_lag_messages`` gauge says,
-and requests/s with p50 / p99 latency per route. The engine keeps up when its
-events/s equal the rate; ``--rate`` above its capacity measures how much of
-it the readers take.
+and requests/s with p50 / p99 latency per route, next to the engine's own part
+of each answer (its ``Server-Timing`` header: read-gate queue plus handler).
+To tell a held loop from a slow client it also prints, per phase, how often the
+engine's loop was held (``vigil_event_loop_lag_seconds``), its batches' times,
+the read gate's queue, the machine's CPU and this script's, and how late this
+script's own loop woke (other jobs on the machine show there). The engine
+keeps up when its events/s equal the rate; ``--rate`` above its capacity
+measures how much of it the readers take.
 
     .venv/bin/python bench/serving.py --rate 300 --seconds 30
 
