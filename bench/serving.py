@@ -13,9 +13,14 @@ Per phase it prints the events the engine applied per second (from its own
 ``vigil_events_total`` counter, read at the phase's start and end), the
 consumer lag as the broker has it (end offsets minus the group's committed
 offsets) next to what the engine's ``vigil_consumer_lag_messages`` gauge says,
-and requests/s with p50 / p99 latency per route. The engine keeps up when its
-events/s equal the rate; ``--rate`` above its capacity measures how much of
-it the readers take.
+and requests/s with p50 / p99 latency per route, next to the engine's own part
+of each answer (its ``Server-Timing`` header: read-gate queue plus handler).
+To tell a held loop from a slow client it also prints, per phase, how often the
+engine's loop was held (``vigil_event_loop_lag_seconds``), its batches' times,
+the read gate's queue, the machine's CPU and this script's, and how late this
+script's own loop woke (other jobs on the machine show there). The engine
+keeps up when its events/s equal the rate; ``--rate`` above its capacity
+measures how much of it the readers take.
 
     .venv/bin/python bench/serving.py --rate 300 --seconds 30
 
@@ -51,6 +56,9 @@ from tests.helpers.events import make_events  # noqa: E402
 
 VIGIL = str(Path(sys.executable).with_name("vigil"))
 WORKER_TOPICS = ("tasks", "quality", "payouts")
+LOOP_LAG = "vigil_event_loop_lag_seconds"
+BATCH = "vigil_batch_seconds"
+GATE_WAITS, GATE_WAIT_S = "vigil_api_gate_waits_total", "vigil_api_gate_wait_seconds_total"
 ROUTES = ("trust", "explain", "rank", "alerts", "exposure", "overview")
 
 
@@ -101,6 +109,45 @@ def broker_lag(bootstrap: str, group: str, prefix: str) -> int:
     finally:
         consumer.close()
         admin.close()
+
+
+def histogram(port: int, name: str) -> dict[float, float]:
+    """Return a histogram's cumulative bucket counts by upper bound (``le``)."""
+    out: dict[float, float] = {}
+    for line in metric_lines(port):
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = out.get(float(le), 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def over(h0: dict[float, float], h1: dict[float, float], bound: float) -> tuple[float, float]:
+    """Return (observations, those above `bound`) between two readings of a histogram."""
+    total = h1.get(float("inf"), 0.0) - h0.get(float("inf"), 0.0)
+    below = h1.get(bound, 0.0) - h0.get(bound, 0.0)
+    return total, total - below
+
+
+def counter(port: int, name: str) -> float:
+    """Return an unlabelled counter's value (0 if absent)."""
+    for line in metric_lines(port):
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def machine_busy() -> tuple[float, float]:
+    """Return (busy, total) seconds of all CPUs from /proc/stat (busy: not idle, not iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process (the clients and the producer thread)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def cpu_seconds(pid: int) -> float:
@@ -162,6 +209,8 @@ async def hammer(
 
     base = f"http://127.0.0.1:{port}"
     lat: dict[str, list[float]] = {r: [] for r in ROUTES}
+    lat.update((f"{r} engine", []) for r in ROUTES)
+    lat["client loop lag"] = []
     errors: dict[str, int] = {}
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=clients)
@@ -194,13 +243,34 @@ async def hammer(
                 await resp.read()
                 if resp.status != 200:
                     errors[f"{route} {resp.status}"] = errors.get(f"{route} {resp.status}", 0) + 1
+                engine_s = server_timing_s(resp.headers.get("Server-Timing", ""))
             lat[route].append(time.perf_counter() - t0)
+            lat[f"{route} engine"].append(engine_s)
+
+    async def watch_own_loop() -> None:
+        """How late this script's own loop wakes a 10 ms timer (the clients' side)."""
+        loop = asyncio.get_running_loop()
+        while time.perf_counter() < deadline:
+            asked = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            lat["client loop lag"].append(max(0.0, loop.time() - asked))
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(one(session, k) for k in range(clients)))
+        await asyncio.gather(watch_own_loop(), *(one(session, k) for k in range(clients)))
     if errors:
         print(f"  non-200 answers: {errors}", file=sys.stderr)
     return lat
+
+
+def server_timing_s(header: str) -> float:
+    """Sum the durations (ms) of a ``Server-Timing`` header, in seconds."""
+    total = 0.0
+    for part in header.split(","):
+        for item in part.split(";")[1:]:
+            name, _, value = item.strip().partition("=")
+            if name == "dur":
+                total += float(value) / 1000.0
+    return total
 
 
 def wait_for(check: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes]) -> None:
@@ -266,6 +336,10 @@ def main() -> int:
     stop = threading.Event()
     rows: list[tuple[int, float, float, int, float, float]] = []
     lats: dict[int, dict[str, list[float]]] = {}
+    stalls: list[tuple[int, float, float, float]] = []
+    batches: list[tuple[int, float, float, float]] = []
+    gate: list[tuple[float, float]] = []
+    cpus: list[tuple[float, int, float, float]] = []
     try:
         subprocess.run([VIGIL, "topics"], env=env, check=True, capture_output=True)
         produce_now(bootstrap, prefix, preload)
@@ -286,6 +360,9 @@ def main() -> int:
                 else:
                     time.sleep(args.warmup)
                 a0, c0, t0 = applied_total(args.port), cpu_seconds(proc.pid), time.perf_counter()
+                g0, b0 = histogram(args.port, LOOP_LAG), histogram(args.port, BATCH)
+                w0 = counter(args.port, GATE_WAITS), counter(args.port, GATE_WAIT_S)
+                m0, o0 = machine_busy(), own_cpu()
                 if clients:
                     lat = asyncio.run(hammer(args.port, clients, args.seconds, workers, wallets, 2))
                 else:
@@ -293,6 +370,20 @@ def main() -> int:
                     lat = {}
                 elapsed = time.perf_counter() - t0
                 a1, c1 = applied_total(args.port), cpu_seconds(proc.pid)
+                g1, b1 = histogram(args.port, LOOP_LAG), histogram(args.port, BATCH)
+                w1 = counter(args.port, GATE_WAITS), counter(args.port, GATE_WAIT_S)
+                m1, o1 = machine_busy(), own_cpu()
+                cpus.append(
+                    (
+                        (m1[0] - m0[0]) / elapsed,
+                        os.cpu_count() or 1,
+                        (o1 - o0) / elapsed,
+                        os.getloadavg()[0],
+                    )
+                )
+                gate.append((w1[0] - w0[0], w1[1] - w0[1]))
+                stalls.append((clients, *over(g0, g1, 0.05), over(g0, g1, 0.1)[1]))
+                batches.append((clients, *over(b0, b1, 0.05), over(b0, b1, 0.1)[1]))
                 truth, told = broker_lag(bootstrap, group, prefix), engine_lag(args.port)
                 rows.append(
                     (clients, (a1 - a0) / elapsed, (c1 - c0) / elapsed, truth, told, elapsed)
@@ -321,27 +412,57 @@ def main() -> int:
     )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for clients, rate, cpu, truth, told, elapsed in rows:
-        reqs = sum(len(v) for v in lats[clients].values()) / elapsed
+        reqs = sum(len(lats[clients].get(r, [])) for r in ROUTES) / elapsed
         print(
             f"| {clients} | {rate:,.0f} | {rate / idle:.2f} | {cpu:.2f} | {truth:,} "
             f"| {told:,.0f} | {reqs:,.0f} |"
         )
+    print(
+        "\n| API clients | loop wake-ups | late > 50 ms | late > 100 ms "
+        "| worker batches | batches > 50 ms | batches > 100 ms | gate waits | gate wait s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (clients, wakes, late50, late100), (_, nb, b50, b100), (gw, gs) in zip(
+        stalls, batches, gate, strict=True
+    ):
+        print(
+            f"| {clients} | {wakes:,.0f} | {late50:,.0f} | {late100:,.0f} "
+            f"| {nb:,.0f} | {b50:,.0f} | {b100:,.0f} | {gw:,.0f} | {gs:,.1f} |"
+        )
+    print(
+        "\n| API clients | machine CPU busy (cores) | of | this script's CPU (clients, producer) "
+        "| load average (1 min) at end |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for (clients, *_), (busy, ncpu, own, load) in zip(rows, cpus, strict=True):
+        print(f"| {clients} | {busy:.2f} | {ncpu} | {own:.2f} | {load:.1f} |")
     for clients, lat in lats.items():
         if not lat:
             continue
         elapsed = next(r[5] for r in rows if r[0] == clients)
-        print(f"\n{clients} clients:\n\n| route | requests/s | p50 ms | p99 ms | max ms |")
-        print("|---|---:|---:|---:|---:|")
+        print(
+            f"\n{clients} clients:\n\n| route | requests/s | p50 ms | p99 ms | max ms "
+            "| engine's part p50 ms | p99 ms |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for route in ROUTES:
-            xs = lat[route]
+            xs, es = lat[route], lat[f"{route} engine"]
             print(
                 f"| {route} | {len(xs) / elapsed:,.0f} | {ms(xs, 50):.1f} | {ms(xs, 99):.1f} "
-                f"| {max(xs, default=0) * 1000:.1f} |"
+                f"| {max(xs, default=0) * 1000:.1f} | {ms(es, 50):.1f} | {ms(es, 99):.1f} |"
             )
-        every = [x for xs in lat.values() for x in xs]
+        every = [x for r in ROUTES for x in lat[r]]
+        engine = [x for r in ROUTES for x in lat[f"{r} engine"]]
         print(
             f"| all | {len(every) / elapsed:,.0f} | {ms(every, 50):.1f} | {ms(every, 99):.1f} "
-            f"| {max(every, default=0) * 1000:.1f} |"
+            f"| {max(every, default=0) * 1000:.1f} | {ms(engine, 50):.1f} "
+            f"| {ms(engine, 99):.1f} |"
+        )
+        own = lat["client loop lag"]
+        print(
+            f"\nthis script's own loop (the clients): a 10 ms timer woke late by "
+            f"p50 {ms(own, 50):.1f} ms, p99 {ms(own, 99):.1f} ms, "
+            f"max {max(own, default=0) * 1000:.1f} ms"
         )
     return 0
 

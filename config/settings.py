@@ -290,8 +290,14 @@ class EngineConfig:
     #: environment's default (`default_instance_id`) derives it from the host and
     #: the data directory (VIGIL_GROUP_INSTANCE_ID; ``off`` turns it off).
     group_instance_id: str = ""
+    #: Most seconds of work an agent does in one event-loop turn before it lets the
+    #: HTTP requests and the other agents run (streams.loopturn); 0 yields between
+    #: every unit of work.
+    turn_slice_s: float = 0.005
 
     def __post_init__(self) -> None:
+        if not 0 <= self.turn_slice_s <= 1:
+            raise ConfigError(f"VIGIL_TURN_SLICE_S must be within 0..1, got {self.turn_slice_s}")
         # The broker accepts 6..1800 s (group.min/max.session.timeout.ms defaults).
         if not 6 <= self.session_timeout_s <= 1800:
             raise ConfigError(
@@ -817,6 +823,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         session_timeout_s=float(_get(env, "VIGIL_SESSION_TIMEOUT_S", float, 10.0)),  # type: ignore[arg-type]
         heartbeat_interval_s=float(_get(env, "VIGIL_HEARTBEAT_INTERVAL_S", float, 3.0)),  # type: ignore[arg-type]
         group_instance_id=_instance_id(env),
+        turn_slice_s=float(_get(env, "VIGIL_TURN_SLICE_S", float, 0.005)),  # type: ignore[arg-type]
     )
     api = ApiConfig(
         host=str(_get(env, "VIGIL_WEB_HOST", str, "127.0.0.1")),

@@ -59,6 +59,7 @@ from streams.alertlog import AlertLog
 from streams.brokerwatch import BrokerWatch
 from streams.links import LinkProcessor, parse_sighting
 from streams.linkstore import TableLinkStore
+from streams.loopturn import TurnBudget, watch_loop_lag
 from streams.outbox import Outbox, key_partition
 from streams.processor import WORKER_TYPES, Clock, DeadLetter, Decoded, Processor, system_clock
 from streams.replay import link_fact
@@ -284,6 +285,8 @@ class Engine:
         # clears it (the table, restored from its changelog, stays the truth).
         self._cache: dict[str, WorkerState] = {}
         self._cache_max = engine.state_cache_size
+        # The scoring agent's slices of the event loop (see `process_batch`).
+        self._turn = TurnBudget(engine.turn_slice_s)
         states = self._cache
 
         link_store = self.link_store
@@ -306,6 +309,12 @@ class Engine:
         )
         self.app.task(self.broker.run)
         self.app.task(self.score_log.run)
+
+        # Not the function itself: Faust passes the app to a task that takes arguments.
+        async def loop_lag() -> None:
+            await watch_loop_lag()
+
+        self.app.task(loop_lag)
         from streams.web import register_alert_routes, register_routes  # needs the tables
 
         # With the stats view off Faust mounts a placeholder index at "/" (no setting
@@ -434,13 +443,24 @@ class Engine:
             fut.add_done_callback(functools.partial(self._persisted, table, tp, entries))
 
     async def process_batch(self, batch: Sequence[Any]) -> None:
-        """Decode, apply and emit one batch of Faust events."""
+        """Decode, apply and emit one batch of Faust events.
+
+        The work goes in slices of at most `EngineConfig.turn_slice_s` of the
+        event loop (`TurnBudget`): between two messages' decoding and between
+        two workers' scoring, a turn that has used its slice yields, so that a
+        read or another agent waits for one slice, not for the whole batch. The
+        order of the work, and of the output it queues, is the same either
+        way, and nothing is flushed or acked before the last slice.
+        """
         started = time.perf_counter()
+        turn = self._turn
+        turn.start()
         groups: dict[str, list[Decoded]] = {}
         raws: dict[str, bytes] = {}
         anchors: dict[str, Any] = {}
         timestamps: dict[str, float] = {}
         for ev in batch:
+            await turn.pause()
             msg = ev.message
             result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
             if isinstance(result, DeadLetter):
@@ -468,6 +488,7 @@ class Engine:
             if isinstance(event, PayoutEvent):
                 raws[event.event_id] = ev.value
         for worker_id, items in groups.items():
+            await turn.pause()
             self._score_worker(worker_id, items, anchors[worker_id], timestamps[worker_id], raws)
         await self.flush_outbox()
         metrics.BATCH_SIZE.observe(len(batch))
@@ -543,8 +564,11 @@ class Engine:
     async def _route_chain(self, stream: Any) -> None:
         """Validate transfers and sanctions entries and hand them to the wallet side."""
         engine, box = self.settings.engine, self._chain_outbox
+        turn = TurnBudget(engine.turn_slice_s)
         async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
+            turn.start()
             for ev in batch:
+                await turn.pause()
                 msg = ev.message
                 result = self.processor.decode(msg.topic, ev.value, msg.partition, msg.offset)
                 if isinstance(result, DeadLetter):
@@ -558,25 +582,37 @@ class Engine:
     async def _link_wallets(self, stream: Any) -> None:
         """Run the wallet side: payouts, transfers, sanctions entries and device sightings."""
         engine, box = self.settings.engine, self._links_outbox
+        turn = TurnBudget(engine.turn_slice_s)
         async for batch in stream.take_events(engine.batch_max, within=engine.batch_within_s):
+            turn.start()
             for ev in batch:
-                # Table writes need the message that caused them (see event_scope).
-                with event_scope(ev):
-                    self._link_message(ev, box)
+                # In slices like the scoring agent's (see `process_batch`).
+                for fact in self._facts_of(ev):
+                    await turn.pause()
+                    # Table writes need the message that caused them (see event_scope).
+                    with event_scope(ev):
+                        self._link_timed(ev, fact, box)
             await self.flush_outbox(box)
 
     def _link_message(self, ev: Any, box: Outbox) -> None:
         """Apply a ``{prefix}links`` message: ``{"facts": [...]}`` or one fact (older engines)."""
+        for fact in self._facts_of(ev):
+            self._link_timed(ev, fact, box)
+
+    def _facts_of(self, ev: Any) -> list[Any]:
+        """Return the facts of a ``{prefix}links`` message (none, and logged, if unreadable)."""
         try:
             wrapper = orjson.loads(ev.value)
-            facts = wrapper["facts"] if "facts" in wrapper else [wrapper]
+            facts: list[Any] = wrapper["facts"] if "facts" in wrapper else [wrapper]
         except (ValueError, KeyError, TypeError) as exc:
             self._unreadable(ev, exc)
-            return
-        for fact in facts:
-            started = time.perf_counter()
-            self._link_one(ev, fact, box)
-            metrics.LINK_SECONDS.observe(time.perf_counter() - started)
+            return []
+        return facts
+
+    def _link_timed(self, ev: Any, fact: Any, box: Outbox) -> None:
+        started = time.perf_counter()
+        self._link_one(ev, fact, box)
+        metrics.LINK_SECONDS.observe(time.perf_counter() - started)
 
     def _unreadable(self, ev: Any, exc: Exception) -> None:
         # Only the engine writes this topic, after validation: a failure here is a bug.

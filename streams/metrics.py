@@ -12,7 +12,10 @@ __all__ = [
     "events",
     "ALERTS",
     "ALERTS_WITHDRAWN",
+    "API_GATE_WAIT_SECONDS",
+    "API_GATE_WAITS",
     "LINK_SECONDS",
+    "LOOP_LAG",
     "BATCH_SECONDS",
     "BATCH_SIZE",
     "BROKER_UP",
@@ -89,6 +92,20 @@ LINK_SECONDS = Histogram(
     "vigil_link_seconds",
     "Time the wallet side spends on one payout, transfer, list entry or device sighting.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+API_GATE_WAITS = Counter(
+    "vigil_api_gate_waits_total",
+    "API requests that waited for the read gate (their share of the event loop was spent).",
+)
+API_GATE_WAIT_SECONDS = Counter(
+    "vigil_api_gate_wait_seconds_total", "Seconds API requests spent waiting for the read gate."
+)
+LOOP_LAG = Histogram(
+    "vigil_event_loop_lag_seconds",
+    "How late a timer on the engine's event loop wakes: the time some callback (a batch's "
+    "processing, a request's handler) held the loop while others waited.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
 _EVENT_CHILDREN: dict[tuple[str, str], Counter] = {}
