@@ -8,11 +8,9 @@ messages after it are processed as if it had not been there.
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,18 +67,6 @@ def transfer(i: int, amount: str = "12500000") -> dict[str, object]:
         "amount": amount,
         "decimals": 18,
     }
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield loop
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
-        gc.collect()
 
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)

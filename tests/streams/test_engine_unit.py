@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -157,17 +156,6 @@ LISTING = {
 def links_event(kind: str, event: dict[str, object], offset: int) -> FakeEvent:
     raw = orjson.dumps({"kind": kind, "event": event})
     return FakeEvent(FakeMessage("vigil.links", 0, offset), raw)
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield loop
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
 
 
 def test_forwards_travel_together_within_the_size_limit(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -91,18 +89,6 @@ def test_the_stored_state_is_bounded_whatever_the_history(per_day: int) -> None:
     assert len(s.ids) <= DedupConfig().max_ids
     assert s.n_tasks + s.n_quality + s.n_payouts == 100_000  # nothing refused in time order
     assert decode_state(encode_state(s)) == s
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield loop
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
-        gc.collect()
 
 
 def task_json(i: int, worker: str, day: float) -> dict[str, object]:
